@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make run` (demo server) and `make test` (whole suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_ENV := DJANGO_DEBUG=true
+
+.PHONY: install locale run test lint bench-ingest clean
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Crossroad needs Python 3.11")'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/activate
+
+install: $(BIN)/activate locale
+
+# Italian (and any later) translations, compiled without needing GNU gettext installed.
+locale: $(BIN)/activate
+	$(BIN)/python -c 'import pathlib, polib; [polib.pofile(str(p)).save_as_mofile(str(p.with_suffix(".mo"))) for p in pathlib.Path("locale").glob("*/LC_MESSAGES/*.po")]'
+
+run: install
+	mkdir -p var/broker var/broker-processed
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	@echo
+	@echo "Crossroad demo on http://$(HOST):$(PORT)/"
+	@echo "  health       http://$(HOST):$(PORT)/healthz"
+	@echo "  API docs     http://$(HOST):$(PORT)/api/v1/docs/"
+	@echo "  catalog      http://$(HOST):$(PORT)/api/v1/catalog/"
+	@echo "  admin        http://$(HOST):$(PORT)/admin/"
+	@echo "  Celery: a real worker with beat on the file-system broker in var/broker (log: var/celery.log)"
+	@echo
+	$(DEMO_ENV) $(BIN)/celery -A backend worker --beat --pool=solo --loglevel=info \
+		--schedule=var/celerybeat-schedule >var/celery.log 2>&1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(DEMO_ENV) $(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(DEMO_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var db.sqlite3

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+
+
+def check_database() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+def check_broker() -> bool | None:
+    """None when tasks run eagerly (no broker to ask)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    from backend.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+def healthz(request):
+    checks = {"database": check_database(), "broker": check_broker()}
+    failing = [name for name, ok in checks.items() if ok is False]
+    body = {"status": "ok" if not failing else "unavailable", "checks": checks, "failing": failing}
+    return JsonResponse(body, status=503 if failing else 200)

@@ -1,0 +1,84 @@
+"""Request-level access helpers shared by every app's views: who may act for a patient,
+and the audit of reads by anyone other than the patient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.shortcuts import get_object_or_404
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from care.models import AccessEvent, CaregiverLink, Patient, Role, User
+
+
+class IsClinician(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user.is_authenticated and request.user.role == Role.CLINICIAN)
+
+
+def visible_patient(user: User, patient_id) -> Patient:
+    """The patient, if this user may know it exists; else 404."""
+    return get_object_or_404(Patient.objects.visible_to(user), pk=patient_id)
+
+
+def caregiver_link(user: User, patient: Patient) -> CaregiverLink | None:
+    if user.role != Role.CAREGIVER:
+        return None
+    return CaregiverLink.objects.active().filter(caregiver=user, patient=patient).first()
+
+
+def require_diary_read(user: User, patient: Patient) -> None:
+    """A linked caregiver without `can_view` gets 403 on diary reads (API.md "Diary")."""
+    link = caregiver_link(user, patient)
+    if user.role == Role.CAREGIVER and (link is None or not link.can_view):
+        raise PermissionDenied
+
+
+def require_diary_write(user: User, patient: Patient) -> None:
+    link = caregiver_link(user, patient)
+    if user.role == Role.CAREGIVER and (link is None or not link.can_report):
+        raise PermissionDenied
+    if user.role not in (Role.PATIENT, Role.CAREGIVER, Role.CLINICIAN):
+        raise PermissionDenied
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_read(request, patient_ids: Iterable, status_code: int) -> None:
+    """One AccessEvent per read of patient data by someone other than the patient."""
+    user = request.user
+    ids = sorted({str(pk) for pk in patient_ids})
+    if not ids or not user.is_authenticated:
+        return
+    own = getattr(user, "patient", None) if user.role == Role.PATIENT else None
+    if own is not None and ids == [str(own.pk)]:
+        return
+    AccessEvent.objects.create(
+        actor=user,
+        actor_role=user.role,
+        method=request.method,
+        path=request.path[:300],
+        status_code=status_code,
+        patient_ids=ids,
+        client_ip=client_ip(request),
+    )
+
+
+class AuditedReadMixin:
+    """Views set `self.audited_patient_ids` while reading; the read is logged on success."""
+
+    audited_patient_ids: set | None = None
+
+    def audit(self, *patient_ids) -> None:
+        if self.audited_patient_ids is None:
+            self.audited_patient_ids = set()
+        self.audited_patient_ids.update(patient_ids)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method == "GET" and self.audited_patient_ids and response.status_code < 300:
+            audit_read(request, self.audited_patient_ids, response.status_code)
+        return response

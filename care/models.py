@@ -1,0 +1,278 @@
+"""Who is who: users, care teams, patients, caregiver links, invites and devices."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+import zoneinfo
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(_("“%(value)s” is not an IANA time zone name."), params={"value": value})
+
+
+def available_timezones() -> frozenset[str]:
+    return _TIMEZONES
+
+
+_TIMEZONES = frozenset(zoneinfo.available_timezones())
+
+
+class Role(models.TextChoices):
+    PATIENT = "patient", _("Patient")
+    CAREGIVER = "caregiver", _("Caregiver")
+    CLINICIAN = "clinician", _("Clinician")
+    ADMIN = "admin", _("Administrator")
+
+
+class TeamRole(models.TextChoices):
+    NURSE = "nurse", _("Nurse")
+    PAIN_PHYSICIAN = "pain_physician", _("Pain physician")
+    ONCOLOGIST = "oncologist", _("Oncologist")
+    PALLIATIVE = "palliative", _("Palliative care")
+    TEAM_ADMIN = "team_admin", _("Team administrator")
+
+
+class Language(models.TextChoices):
+    EN = "en", _("English")
+    IT = "it", _("Italian")
+
+
+class User(AbstractUser):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    reminder_time = models.TimeField(null=True, blank=True)
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    # Consecutive failed logins and the lockout they caused (SPEC "Access and sessions").
+    failed_logins = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_clinician(self) -> bool:
+        return self.role == Role.CLINICIAN
+
+    def is_locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > timezone.now()
+
+    def is_team_admin_of(self, team_id: uuid.UUID) -> bool:
+        return self.memberships.filter(team_id=team_id, team_role=TeamRole.TEAM_ADMIN).exists()
+
+
+class CareTeam(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team_role = models.CharField(max_length=20, choices=TeamRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} as {self.team_role}"
+
+
+class PatientQuerySet(models.QuerySet):
+    def visible_to(self, user) -> PatientQuerySet:
+        """The one place that decides which patients a user may see, read on every request.
+
+        Patients see themselves, caregivers their patients through links not revoked,
+        clinicians the patients of their teams. Everyone else sees nobody.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.role == Role.PATIENT:
+            return self.filter(user=user)
+        if user.role == Role.CAREGIVER:
+            return self.filter(
+                caregiver_links__caregiver=user, caregiver_links__revoked_at__isnull=True
+            ).distinct()
+        if user.role == Role.CLINICIAN:
+            return self.filter(care_team__memberships__user=user).distinct()
+        if user.role == Role.ADMIN and user.is_superuser:
+            return self.all()
+        return self.none()
+
+
+class Patient(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patient",
+    )
+    care_team = models.ForeignKey(CareTeam, on_delete=models.PROTECT, related_name="patients")
+    display_name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    enrolled_on = models.DateField()
+    activated_at = models.DateTimeField(null=True, blank=True)
+    diagnosis = models.CharField(max_length=200, blank=True)
+    baseline_mme = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    # Box 2 context flags (#5 … #8).
+    limited_prognosis = models.BooleanField(default=False)
+    cancer_survivor = models.BooleanField(default=False)
+    substance_use_history = models.BooleanField(default=False)
+    organ_failure = models.BooleanField(default=False)
+    # Intrathecal drug delivery system (IDDS) or port, with its PTA limits.
+    idds = models.BooleanField(default=False)
+    idds_lockout_minutes = models.PositiveIntegerField(null=True, blank=True)
+    idds_max_daily_boluses = models.PositiveIntegerField(null=True, blank=True)
+    idds_reservoir_ml = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    idds_next_refill_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name", "id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def local_today(self) -> date:
+        return timezone.now().astimezone(self.zone).date()
+
+
+class CaregiverLinkQuerySet(models.QuerySet):
+    def active(self) -> CaregiverLinkQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class CaregiverLink(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="caregiver_links")
+    caregiver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="caregiver_links"
+    )
+    relationship = models.CharField(max_length=100, blank=True)
+    can_view = models.BooleanField(default=True)
+    can_report = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CaregiverLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "caregiver"],
+                condition=Q(revoked_at__isnull=True),
+                name="one_active_link_per_caregiver",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caregiver} → {self.patient}"
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
+def hash_invite_code(code: str) -> str:
+    # Codes carry 80+ bits of randomness, so a plain SHA-256 is not guessable offline.
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+def new_invite_code() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I for codes read aloud
+    raw = "".join(secrets.choice(alphabet) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+class Invite(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(
+        max_length=16, choices=[(Role.PATIENT, Role.PATIENT.label), (Role.CAREGIVER, Role.CAREGIVER.label)]
+    )
+    code_hash = models.CharField(max_length=64, unique=True)
+    relationship = models.CharField(max_length=100, blank=True)
+    can_view = models.BooleanField(default=True)
+    can_report = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.role} invite for {self.patient}"
+
+
+class Device(models.Model):
+    class Platform(models.TextChoices):
+        FCM = "fcm", "FCM"
+        APNS = "apns", "APNs"
+        WEBPUSH = "webpush", "Web Push"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    token = models.CharField(max_length=512, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.platform} device of {self.user}"
+
+
+class AccessEvent(models.Model):
+    """One row per read of patient data by someone other than the patient (audit trail)."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor_role = models.CharField(max_length=16)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    status_code = models.PositiveSmallIntegerField()
+    patient_ids = models.JSONField(default=list)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id} {self.method} {self.path}"

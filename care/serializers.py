@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from care.models import (
+    CaregiverLink,
+    Device,
+    Invite,
+    Patient,
+    Role,
+    User,
+    available_timezones,
+)
+
+
+class TimezoneField(serializers.CharField):
+    default_error_messages = {"unknown": _("“{value}” is not an IANA time zone name.")}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value not in available_timezones():
+            self.fail("unknown", value=value)
+        return value
+
+
+class TeamSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="team.id")
+    name = serializers.CharField(source="team.name")
+    team_role = serializers.CharField()
+
+
+class LinkedPatientSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    display_name = serializers.CharField()
+    can_view = serializers.BooleanField()
+    can_report = serializers.BooleanField()
+
+
+class MeSerializer(serializers.ModelSerializer):
+    patient = serializers.SerializerMethodField()
+    patients = serializers.SerializerMethodField()
+    teams = TeamSerializer(source="memberships", many=True, read_only=True)
+    timezone = TimezoneField(max_length=64, required=False)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "role",
+            "patient",
+            "patients",
+            "teams",
+            "language",
+            "timezone",
+            "reminder_time",
+            "quiet_hours_start",
+            "quiet_hours_end",
+        ]
+        read_only_fields = ["id", "username", "role"]
+
+    def get_patient(self, user: User) -> str | None:
+        patient = getattr(user, "patient", None)
+        return str(patient.pk) if user.role == Role.PATIENT and patient else None
+
+    @staticmethod
+    def _patients(user: User) -> list[dict]:
+        if user.role == Role.PATIENT and getattr(user, "patient", None):
+            p = user.patient
+            return [{"id": p.pk, "display_name": p.display_name, "can_view": True, "can_report": True}]
+        links = CaregiverLink.objects.active().filter(caregiver=user).select_related("patient")
+        return [
+            {
+                "id": link.patient_id,
+                "display_name": link.patient.display_name,
+                "can_view": link.can_view,
+                "can_report": link.can_report,
+            }
+            for link in links
+        ]
+
+    def get_patients(self, user: User) -> list[dict]:
+        return LinkedPatientSerializer(self._patients(user), many=True).data
+
+
+class IddsSerializer(serializers.Serializer):
+    lockout_minutes = serializers.IntegerField(min_value=1, max_value=1440, source="idds_lockout_minutes")
+    max_daily_boluses = serializers.IntegerField(min_value=1, max_value=100, source="idds_max_daily_boluses")
+    reservoir_ml = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        min_value=0,
+        source="idds_reservoir_ml",
+        required=False,
+        allow_null=True,
+    )
+    next_refill_date = serializers.DateField(source="idds_next_refill_date", required=False, allow_null=True)
+
+
+IDDS_FIELDS = (
+    "idds_lockout_minutes",
+    "idds_max_daily_boluses",
+    "idds_reservoir_ml",
+    "idds_next_refill_date",
+)
+CLINICAL_FIELDS = [
+    "care_team",
+    "enrolled_on",
+    "diagnosis",
+    "baseline_mme",
+    "limited_prognosis",
+    "cancer_survivor",
+    "substance_use_history",
+    "organ_failure",
+    "idds",
+]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    timezone = TimezoneField(max_length=64)
+    enrolled_on = serializers.DateField(required=False)
+    baseline_mme = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    idds = IddsSerializer(source="*", required=False, allow_null=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "display_name",
+            "care_team",
+            "timezone",
+            "language",
+            "enrolled_on",
+            "activated_at",
+            "diagnosis",
+            "baseline_mme",
+            "limited_prognosis",
+            "cancer_survivor",
+            "substance_use_history",
+            "organ_failure",
+            "idds",
+            "created_at",
+        ]
+        read_only_fields = ["id", "activated_at", "created_at"]
+
+    def to_representation(self, instance: Patient) -> dict:
+        data = super().to_representation(instance)
+        if not instance.idds:
+            data["idds"] = None
+        return data
+
+    def validate_care_team(self, team):
+        request = self.context["request"]
+        if not request.user.memberships.filter(team=team).exists():
+            raise serializers.ValidationError(_("You are not a member of this care team."))
+        return team
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        if "idds" in data and data["idds"] is None:
+            attrs = super().to_internal_value({k: v for k, v in data.items() if k != "idds"})
+            return {**attrs, "idds": False, **dict.fromkeys(IDDS_FIELDS)}
+        attrs = super().to_internal_value(data)
+        if "idds" in data:
+            attrs["idds"] = True
+        return attrs
+
+    def validate(self, attrs: dict) -> dict:
+        zone = attrs.get("timezone") or getattr(self.instance, "timezone", "UTC")
+        enrolled_on = attrs.get("enrolled_on")
+        if enrolled_on and enrolled_on > timezone.now().astimezone(ZoneInfo(zone)).date():
+            raise serializers.ValidationError({"enrolled_on": [_("This date is in the future.")]})
+        return attrs
+
+
+class PatientSelfSerializer(PatientSerializer):
+    """What a patient or caregiver may change: clinical flags in the body are ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            data = {k: v for k, v in data.items() if k not in CLINICAL_FIELDS}
+        return super().to_internal_value(data)
+
+
+class InviteSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(read_only=True)
+    role = serializers.ChoiceField(choices=[Role.PATIENT, Role.CAREGIVER])
+
+    class Meta:
+        model = Invite
+        fields = ["role", "relationship", "can_view", "can_report", "code", "expires_at"]
+        read_only_fields = ["code", "expires_at"]
+        extra_kwargs = {"relationship": {"required": False}}
+
+    def validate_role(self, role: str) -> str:
+        if self.context["request"].user.role != Role.CLINICIAN and role != Role.CAREGIVER:
+            raise serializers.ValidationError(_("You can invite only caregivers."))
+        return role
+
+
+class CaregiverLinkSerializer(serializers.ModelSerializer):
+    caregiver_username = serializers.CharField(source="caregiver.username", read_only=True)
+
+    class Meta:
+        model = CaregiverLink
+        fields = [
+            "id",
+            "caregiver",
+            "caregiver_username",
+            "relationship",
+            "can_view",
+            "can_report",
+            "created_at",
+            "revoked_at",
+        ]
+        read_only_fields = ["id", "caregiver", "relationship", "created_at", "revoked_at"]
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Device
+        fields = ["id", "platform", "token", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        # Uniqueness is handled by the write path (a token re-registered moves, not fails).
+        extra_kwargs = {"token": {"validators": []}}
