@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # A label is translated when read (str()), in the language active at that moment.
 Label = str | Promise
@@ -84,12 +85,13 @@ def _index(*entries: _C) -> dict[str, _C]:
 SCALES: dict[str, dict[str, int]] = {"nrs": {"min": 0, "max": 10}, "grade": {"min": 0, "max": 4}}
 
 # PRO-CTCAE severity response options, scored 0-4 (NCI PRO-CTCAE item library).
+# Context-marked because the adjectives agree in gender in Italian and "None" is generic.
 GRADES: dict[int, Label] = {
-    0: _("None"),
-    1: _("Mild"),
-    2: _("Moderate"),
-    3: _("Severe"),
-    4: _("Very severe"),
+    0: pgettext_lazy("severity grade", "None"),
+    1: pgettext_lazy("severity grade", "Mild"),
+    2: pgettext_lazy("severity grade", "Moderate"),
+    3: pgettext_lazy("severity grade", "Severe"),
+    4: pgettext_lazy("severity grade", "Very severe"),
 }
 
 # --- Symptoms -----------------------------------------------------------------------------

@@ -1,0 +1,223 @@
+"""Write paths of the diary: ingest (single POST and batch sync), correct, retract.
+
+Idempotency lives in the database: rows are inserted with insert-or-ignore on the
+client's UUID, then the stored fingerprint of the client's fields tells a duplicate from a
+conflict. Two phones retrying the same batch at once cannot create a second row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from statistics import fmean
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from care.models import Patient, User
+from diary import catalog
+from diary.models import RECORD_MODELS, CheckIn, DiaryRecord, MedicationDose, RecordRevision, RecordStatus
+from diary.signals import announce_changes
+
+# SPEC "Access and sessions": recorded more than 24 h before it arrived.
+LATE_AFTER = timedelta(hours=24)
+# BPI interference mean needs at least 4 of the 7 items answered.
+INTERFERENCE_MIN_ITEMS = 4
+
+Status = Literal["created", "duplicate", "conflict", "invalid"]
+
+
+@dataclass
+class Outcome:
+    type: str
+    id: Any
+    status: Status
+    record: DiaryRecord | None = None
+    errors: dict | None = field(default=None)
+
+
+def reporter_role_of(user: User) -> str:
+    return user.role
+
+
+def local_date_of(moment: datetime, zone: str):
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo("UTC")).isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def fingerprint(kind: str, patient_id: Any, client_values: dict[str, Any]) -> str:
+    """A digest of what the client sent, defaults filled in, so a retry matches exactly."""
+    body = {"type": kind, "patient": str(patient_id)}
+    body.update({name: _canonical(value) for name, value in client_values.items()})
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def derive(record: DiaryRecord) -> None:
+    """Server-computed values: the interference mean of a check-in, the MME of a dose."""
+    if isinstance(record, CheckIn):
+        answered = list(record.interference.values())
+        record.interference_mean = (
+            round(fmean(answered), 2) if len(answered) >= INTERFERENCE_MIN_ITEMS else None
+        )
+    elif isinstance(record, MedicationDose):
+        mme, note = catalog.mme_for(record.drug, record.route, record.unit, Decimal(record.dose))
+        record.mme = None if mme is None else mme.quantize(Decimal("0.01"))
+        record.mme_note = str(note)[:200]
+
+
+def build_record(
+    *,
+    kind: str,
+    patient: Patient,
+    reporter: User,
+    data: dict[str, Any],
+    now: datetime,
+    ingest_key: uuid.UUID,
+) -> DiaryRecord:
+    """An unsaved record from validated data; nothing the client sent decides server fields."""
+    model = RECORD_MODELS[kind]
+    client_values = {name: data[name] for name in model.client_fields if name in data}
+    zone = data.get("timezone") or patient.timezone
+    observed = data[model.observed_field]
+    record = model(
+        id=data["id"],
+        patient=patient,
+        reported_by=reporter,
+        reporter_role=reporter_role_of(reporter),
+        timezone=zone,
+        local_date=local_date_of(observed, zone),
+        created_at=now,
+        updated_at=now,
+        late=now - observed > LATE_AFTER,
+        ingest_key=ingest_key,
+        **client_values,
+    )
+    derive(record)
+    filled = {name: getattr(record, name) for name in model.client_fields}
+    if "timezone" in data:
+        filled["timezone"] = data["timezone"]
+    record.fingerprint = fingerprint(kind, patient.pk, filled)
+    return record
+
+
+@transaction.atomic(durable=True)
+def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UUID) -> list[Status]:
+    """Insert-or-ignore every record, then classify each by what the database holds.
+
+    Returns one status per record, in order. The queries per record type are fixed (3)
+    whatever the number of records, and concurrent callers sending the same ids never both
+    create: the loser of the insert race finds the winner's row and compares fingerprints.
+    """
+    statuses: list[Status] = ["invalid"] * len(records)
+    changed_patients = set()
+    for kind, model in RECORD_MODELS.items():
+        positions = [i for i, (k, _) in enumerate(records) if k == kind]
+        if not positions:
+            continue
+        first: dict[Any, DiaryRecord] = {}
+        for i in positions:
+            first.setdefault(records[i][1].id, records[i][1])
+        existing = dict(model.objects.filter(id__in=list(first)).values_list("id", "fingerprint"))
+        fresh = [record for pk, record in first.items() if pk not in existing]
+        created: set = set()
+        if fresh:
+            model.objects.bulk_create(fresh, ignore_conflicts=True)
+            rows = model.objects.filter(id__in=[r.id for r in fresh]).values_list(
+                "id", "fingerprint", "ingest_key"
+            )
+            for pk, stored_fingerprint, key in rows:
+                existing[pk] = stored_fingerprint
+                if key == ingest_key:
+                    created.add(pk)
+        for i in positions:
+            record = records[i][1]
+            if record.id not in existing:
+                continue  # the database refused the row: left "invalid"
+            if record.id in created and first[record.id] is record:
+                statuses[i] = "created"
+                changed_patients.add(record.patient_id)
+            elif existing[record.id] == record.fingerprint:
+                statuses[i] = "duplicate"
+            else:
+                statuses[i] = "conflict"
+    announce_changes(changed_patients)
+    return statuses
+
+
+def snapshot(record: DiaryRecord) -> dict[str, Any]:
+    values = {name: _canonical(getattr(record, name)) for name in record.client_fields}
+    return {**values, "timezone": record.timezone, "status": record.status}
+
+
+@transaction.atomic(durable=True)
+def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> DiaryRecord:
+    """Apply a correction; the previous state is kept as a revision (who, when)."""
+    model = type(record)
+    record = model.objects.select_for_update().get(pk=record.pk)
+    now = timezone.now()
+    RecordRevision.objects.create(
+        record_type=kind_of(record),
+        record_id=record.pk,
+        version=record.version,
+        change=RecordRevision.Change.CORRECTED,
+        previous=snapshot(record),
+        changed_by=by,
+        changed_at=now,
+    )
+    for name, value in data.items():
+        if name in record.client_fields or name == "timezone":
+            setattr(record, name, value)
+    record.local_date = local_date_of(record.observed_at, record.timezone)
+    derive(record)
+    record.version += 1
+    record.updated_at = now
+    record.save()
+    announce_changes([record.patient_id])
+    return record
+
+
+@transaction.atomic(durable=True)
+def retract_record(*, record: DiaryRecord, by: User, reason: str) -> DiaryRecord:
+    """Mark a record entered in error; retracting twice changes nothing more."""
+    model = type(record)
+    record = model.objects.select_for_update().get(pk=record.pk)
+    if record.status == RecordStatus.ENTERED_IN_ERROR:
+        return record
+    now = timezone.now()
+    RecordRevision.objects.create(
+        record_type=kind_of(record),
+        record_id=record.pk,
+        version=record.version,
+        change=RecordRevision.Change.RETRACTED,
+        previous=snapshot(record),
+        changed_by=by,
+        changed_at=now,
+        reason=reason,
+    )
+    record.status = RecordStatus.ENTERED_IN_ERROR
+    record.retracted_reason = reason
+    record.version += 1
+    record.updated_at = now
+    record.save(update_fields=["status", "retracted_reason", "version", "updated_at"])
+    announce_changes([record.patient_id])
+    return record
+
+
+def kind_of(record: DiaryRecord) -> str:
+    return next(kind for kind, model in RECORD_MODELS.items() if isinstance(record, model))
