@@ -51,3 +51,78 @@ _Detail = inline_serializer("ErrorDetail", fields={"detail": serializers.CharFie
 ERROR_RESPONSES = {
     400: OpenApiResponse(_Errors, description="Invalid input; nothing was stored."),
 }
+
+
+def detail_response(description: str) -> OpenApiResponse:
+    """A documented error answer whose body is `{"detail": "..."}`."""
+    return OpenApiResponse(_Detail, description=description)
+
+
+THROTTLED_RESPONSES = {429: detail_response("Too many attempts from this address; see Retry-After.")}
+
+_DETAIL_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_ERRORS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        "detail": {"type": "string"},
+    },
+    "required": ["errors", "detail"],
+}
+_GENERIC_ERRORS = {
+    "400": ("ValidationErrorBody", "Invalid input; nothing was stored."),
+    "401": ("ErrorDetail", "Not authenticated, or the token is invalid, expired or revoked."),
+    "403": ("ErrorDetail", "Authenticated, but not allowed to do this."),
+    "404": ("ErrorDetail", "Not found, or not visible to the caller."),
+    "413": ("ErrorDetail", "The request body is too large."),
+}
+# Query parameters of cursor pagination: a bad cursor is a 404, a bad page size is ignored.
+_PAGINATION_PARAMETERS = {"cursor", "page_size"}
+
+
+def possible_errors(operation: dict) -> list[str]:
+    """The error statuses any operation of this shape can answer, read from its schema."""
+    security = operation.get("security") or []
+    parameters = operation.get("parameters") or []
+    query = {p["name"] for p in parameters if p.get("in") == "query"}
+    has_body = "requestBody" in operation
+    statuses = []
+    if has_body or query - _PAGINATION_PARAMETERS:
+        statuses.append("400")
+    if any(requirement for requirement in security):  # a bad token is refused even where optional
+        statuses.append("401")
+    if security and {} not in security:  # authorization is decided in code, per object
+        statuses.append("403")
+    if any(p.get("in") == "path" for p in parameters) or "cursor" in query:
+        statuses.append("404")
+    if has_body:
+        statuses.append("413")  # backend.middleware.BodySizeLimitMiddleware
+    return statuses
+
+
+def document_error_responses(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: every operation documents its error bodies.
+
+    Views still declare what only they know (a 409, a 429); this adds the answers every
+    endpoint of the same shape can give, so that the schema never contradicts the API.
+    """
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("ErrorDetail", _DETAIL_SCHEMA)
+    schemas.setdefault("ValidationErrorBody", _ERRORS_SCHEMA)
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status in possible_errors(operation):
+                name, description = _GENERIC_ERRORS[status]
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+                    },
+                )
+    return result

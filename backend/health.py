@@ -14,6 +14,10 @@ def check_database() -> bool:
         return False
 
 
+# A probe answers within a load balancer's patience: one attempt, no retry back-off.
+BROKER_CONNECT_TIMEOUT_SECONDS = 2
+
+
 def check_broker() -> bool | None:
     """None when tasks run eagerly (no broker to ask)."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -21,8 +25,10 @@ def check_broker() -> bool | None:
     from backend.celery import app
 
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        with app.connection_for_write(
+            url=settings.CELERY_BROKER_URL, connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS
+        ) as conn:
+            conn.ensure_connection(max_retries=0, timeout=BROKER_CONNECT_TIMEOUT_SECONDS)
         return True
     except Exception:
         return False

@@ -163,6 +163,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {},
+    # Every operation documents the error bodies of API.md "Errors" (401, 403, 404, 413, ...).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backend.errors.document_error_responses",
+    ],
 }
 
 # Celery. The embedded default is a real worker on a file-system transport (no server to

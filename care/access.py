@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from care.models import AccessEvent, CaregiverLink, Patient, Role, User
 
@@ -17,8 +17,18 @@ class IsClinician(BasePermission):
         return bool(request.user.is_authenticated and request.user.role == Role.CLINICIAN)
 
 
+class CanChangePatient(BasePermission):
+    """Caregivers change a patient's record only through a link that lets them report."""
+
+    def has_object_permission(self, request, view, obj: Patient) -> bool:
+        if request.method in SAFE_METHODS or request.user.role != Role.CAREGIVER:
+            return True
+        link = caregiver_link(request.user, obj)
+        return bool(link and link.can_report)
+
+
 def visible_patient(user: User, patient_id) -> Patient:
-    """The patient, if this user may know it exists; else 404."""
+    """The patient, if this user may know it exists; else 404 (a malformed id included)."""
     return get_object_or_404(Patient.objects.visible_to(user), pk=patient_id)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -18,7 +19,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from backend.errors import ERROR_RESPONSES
+from backend.errors import ERROR_RESPONSES, THROTTLED_RESPONSES, detail_response
 from care import services
 from care.models import Role
 
@@ -42,7 +43,9 @@ class LoginSerializer(TokenObtainPairSerializer):
     def validate(self, attrs):
         user = User.objects.filter(username=attrs.get(self.username_field)).first()
         if user is not None and user.is_locked():
-            # A locked account answers exactly as a wrong password, even to the right one.
+            # A locked account answers exactly as a wrong password, even to the right one,
+            # and takes as long: the hash runs as it would for a wrong password.
+            check_password(attrs.get("password", ""), user.password)
             raise AuthenticationFailed(WRONG_CREDENTIALS, "no_active_account")
         try:
             data = super().validate(attrs)
@@ -54,6 +57,21 @@ class LoginSerializer(TokenObtainPairSerializer):
         return data
 
 
+TokenPair = inline_serializer(
+    "TokenPair", fields={"access": serializers.CharField(), "refresh": serializers.CharField()}
+)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenPair,
+            401: detail_response("Wrong credentials, or an account locked after repeated failures."),
+            **ERROR_RESPONSES,
+            **THROTTLED_RESPONSES,
+        }
+    )
+)
 class LoginView(TokenObtainPairView):
     serializer_class = LoginSerializer
     throttle_classes = [AddressRateThrottle]
@@ -66,6 +84,11 @@ class RotatingRefreshSerializer(TokenRefreshSerializer):
         except TokenError:
             revoke_family_on_replay(attrs["refresh"])
             raise
+        except User.DoesNotExist:
+            # The account was deleted (erasure) after the token was issued.
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from None
 
 
 def revoke_family_on_replay(raw_token: str) -> None:
@@ -82,6 +105,15 @@ def revoke_family_on_replay(raw_token: str) -> None:
             services.revoke_refresh_tokens(user=user)
 
 
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenPair,
+            401: detail_response("The refresh token is invalid, expired or revoked."),
+            **ERROR_RESPONSES,
+        }
+    )
+)
 class RefreshView(TokenRefreshView):
     serializer_class = RotatingRefreshSerializer
 
@@ -129,7 +161,9 @@ class EnrollView(APIView):
     authentication_classes = []
     throttle_classes = [AddressRateThrottle]
 
-    @extend_schema(request=EnrollSerializer, responses={201: EnrollResponse, **ERROR_RESPONSES})
+    @extend_schema(
+        request=EnrollSerializer, responses={201: EnrollResponse, **ERROR_RESPONSES, **THROTTLED_RESPONSES}
+    )
     def post(self, request):
         serializer = EnrollSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from care.models import (
@@ -64,6 +65,7 @@ class MeSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "username", "role"]
 
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_patient(self, user: User) -> str | None:
         patient = getattr(user, "patient", None)
         return str(patient.pk) if user.role == Role.PATIENT and patient else None
@@ -84,6 +86,7 @@ class MeSerializer(serializers.ModelSerializer):
             for link in links
         ]
 
+    @extend_schema_field(LinkedPatientSerializer(many=True))
     def get_patients(self, user: User) -> list[dict]:
         return LinkedPatientSerializer(self._patients(user), many=True).data
 

@@ -154,10 +154,13 @@ def register_device(*, user: User, platform: str, token: str) -> Device:
 def update_profile(*, user: User, data: dict[str, Any]) -> User:
     """PATCH me/: a patient's zone and language are the patient record's own."""
     patient = getattr(user, "patient", None) if user.role == Role.PATIENT else None
+    if not data:
+        return user
     with transaction.atomic():
         for field, value in data.items():
             setattr(user, field, value)
-        user.save(update_fields=list(data) or None)
+        # Only the fields asked for: a full save would write back stale login counters.
+        user.save(update_fields=list(data))
         shared = {k: v for k, v in data.items() if k in ("timezone", "language")}
         if patient is not None and shared:
             update_patient(patient=patient, data=shared)
