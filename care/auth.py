@@ -12,9 +12,10 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -95,8 +96,8 @@ def revoke_family_on_replay(raw_token: str) -> None:
     """A rotated (blacklisted) refresh token presented again means it was stolen or cloned:
     revoke every refresh token of its user (RFC 9700 §4.14, refresh token replay)."""
     try:
-        payload = RefreshToken.get_token_backend().decode(raw_token, verify=True)
-    except Exception:
+        payload = token_backend.decode(raw_token, verify=True)
+    except TokenBackendError:  # forged or expired: nothing to revoke
         return
     jti = payload.get(jwt_settings.JTI_CLAIM)
     if BlacklistedToken.objects.filter(token__jti=jti).exists():
