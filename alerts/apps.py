@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class AlertsConfig(AppConfig):
     name = "alerts"
+
+    def ready(self) -> None:
+        from alerts.receivers import on_patients_changed
+        from alerts.referrals import box2_criteria_met
+        from diary.signals import patients_changed
+        from diary.summary import register_box2_source
+
+        patients_changed.connect(on_patients_changed, dispatch_uid="alerts.evaluate_changed_patients")
+        register_box2_source(box2_criteria_met)

@@ -196,7 +196,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 30
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = False
+# Fixed jobs live here, in review, not in database tables. No long countdowns or ETAs in
+# the broker: due times (escalations, retries) live in the database and sweeps read them.
+CELERY_BEAT_SCHEDULE: dict = {
+    "sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
+    "sweep-evaluations": {"task": "alerts.tasks.sweep_evaluations", "schedule": 60.0},
+    "escalate-due": {"task": "alerts.tasks.escalate_due", "schedule": 30.0},
+    "evaluate-scheduled-rules": {"task": "alerts.tasks.evaluate_scheduled_rules", "schedule": 3600.0},
+    "send-reminders": {"task": "alerts.tasks.send_reminders", "schedule": 600.0},
+    "send-daily-digests": {"task": "alerts.tasks.send_daily_digests", "schedule": 86400.0},
+}
+
+# Alerts, escalation and notifications (SPEC "Alerts, escalation, notifications").
+ALERT_COOLDOWN_HOURS = env.int("ALERT_COOLDOWN_HOURS", default=72)
+ESCALATION_DEFAULT_MINUTES = {"urgent": 15, "warning": 240}
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+# A row left in "sending" this long was abandoned by a dead worker and is claimed again.
+NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", default=120)
+NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=15)
+CHANNEL_TIMEOUT_SECONDS = env.int("CHANNEL_TIMEOUT_SECONDS", default=10)
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+PUSH_TRANSPORT = env.str("PUSH_TRANSPORT", default="alerts.channels.ConsolePushTransport")
+FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
+FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

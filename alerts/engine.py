@@ -1,0 +1,200 @@
+"""Load a bounded window of one patient's diary and run every enabled rule on it.
+
+Reads a fixed number of queries over at most WINDOW_DAYS local days, never the whole
+history, so evaluating a patient costs the same after a week or after five years.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Max, Q
+
+from alerts.models import AlertRuleConfig
+from alerts.rules import RULES, WINDOW_DAYS, Day, Finding, PatientContext, Window, default_params
+from care.models import Patient
+from diary import catalog
+from diary.models import AdverseEffect, CheckIn, MedicationDose, PtaBolus
+
+
+@dataclass
+class _DayBuilder:
+    date: date
+    has_checkin: bool = False
+    pain: int | None = None
+    interference: float | None = None
+    neuropathic: int = 0
+    late: bool = False
+
+    def __post_init__(self):
+        self.symptoms: dict[str, int] = {}
+        self.red_flags: set[str] = set()
+        self.adverse: dict[str, int] = {}
+        self.flags = {"wants_fewer_medications": False, "wants_procedure_discussion": False}
+        self.limiting = 0
+        self.delivered = 0
+        self.denied = 0
+        self.bolus_ml = Decimal(0)
+        self.ids: set[str] = set()
+
+    def freeze(self) -> Day:
+        return Day(
+            date=self.date,
+            has_checkin=self.has_checkin,
+            pain=self.pain,
+            interference=self.interference,
+            neuropathic=self.neuropathic,
+            symptoms=dict(self.symptoms),
+            red_flags=tuple(sorted(self.red_flags)),
+            adverse=dict(self.adverse),
+            limiting_reports=self.limiting,
+            boluses_delivered=self.delivered,
+            boluses_denied=self.denied,
+            bolus_ml=self.bolus_ml,
+            record_ids=tuple(sorted(self.ids)),
+            late=self.late,
+            **self.flags,
+        )
+
+
+def _higher(current: Any, new: Any) -> Any:
+    if new is None:
+        return current
+    return new if current is None else max(current, new)
+
+
+def load_window(patient: Patient, today: date) -> Window:
+    first = today - timedelta(days=WINDOW_DAYS)
+    days: dict[date, _DayBuilder] = {}
+
+    def day(when: date) -> _DayBuilder:
+        return days.setdefault(when, _DayBuilder(when))
+
+    for c in (
+        CheckIn.objects.for_patient(patient)
+        .active()
+        .between(first, today)
+        .values_list(
+            "id",
+            "local_date",
+            "late",
+            "pain_now",
+            "pain_worst",
+            "interference_mean",
+            "neuropathic",
+            "symptoms",
+            "red_flags",
+            "wants_fewer_medications",
+            "wants_procedure_discussion",
+        )
+    ):
+        (pk, when, late, now, worst, interference, neuropathic, symptoms, red_flags, fewer, procedure) = c
+        d = day(when)
+        d.has_checkin = True
+        d.late |= late
+        d.ids.add(str(pk))
+        d.pain = _higher(_higher(d.pain, now), worst)
+        d.interference = _higher(d.interference, interference)
+        d.neuropathic = max(d.neuropathic, len(neuropathic))
+        for code, score in symptoms.items():
+            d.symptoms[code] = max(score, d.symptoms.get(code, score))
+        d.red_flags.update(red_flags)
+        d.flags["wants_fewer_medications"] |= fewer
+        d.flags["wants_procedure_discussion"] |= procedure
+
+    for pk, when, late, effect, grade, limiting in (
+        AdverseEffect.objects.for_patient(patient)
+        .active()
+        .between(first, today)
+        .values_list("id", "local_date", "late", "effect", "grade", "limits_daily_activities")
+    ):
+        d = day(when)
+        d.late |= late
+        d.ids.add(str(pk))
+        d.adverse[effect] = max(grade, d.adverse.get(effect, grade))
+        d.limiting += bool(limiting)
+
+    for pk, when, late, outcome, dose, unit in (
+        PtaBolus.objects.for_patient(patient)
+        .active()
+        .between(first, today)
+        .values_list("id", "local_date", "late", "outcome", "dose", "unit")
+    ):
+        d = day(when)
+        d.late |= late
+        d.ids.add(str(pk))
+        if outcome == PtaBolus.Outcome.DELIVERED:
+            d.delivered += 1
+            if dose is not None and unit == "ml":
+                d.bolus_ml += dose
+        else:
+            d.denied += 1
+
+    return Window(today=today, days={when: b.freeze() for when, b in days.items()})
+
+
+def load_context(patient: Patient, today: date) -> PatientContext:
+    since = today - timedelta(days=WINDOW_DAYS)
+    doses = (
+        MedicationDose.objects.for_patient(patient)
+        .active()
+        .filter(local_date__gte=since, local_date__lte=today)
+        .aggregate(
+            opioid=Max("local_date", filter=Q(drug__in=catalog.OPIOID_CODES)),
+            adjuvant=Max("local_date", filter=Q(drug__in=catalog.ADJUVANT_CODES)),
+        )
+    )
+    # Uses the (patient, local_date) index: one index probe, whatever the history length.
+    last_checkin = CheckIn.objects.for_patient(patient).active().aggregate(last=Max("local_date"))["last"]
+    activated = patient.activated_at.astimezone(patient.zone).date() if patient.activated_at else None
+    return PatientContext(
+        today=today,
+        baseline_mme=patient.baseline_mme,
+        limited_prognosis=patient.limited_prognosis,
+        cancer_survivor=patient.cancer_survivor,
+        substance_use_history=patient.substance_use_history,
+        organ_failure=patient.organ_failure,
+        idds=patient.idds,
+        idds_max_daily_boluses=patient.idds_max_daily_boluses,
+        idds_next_refill_date=patient.idds_next_refill_date,
+        idds_reservoir_ml=patient.idds_reservoir_ml,
+        activated_on=activated,
+        last_checkin_on=last_checkin,
+        last_opioid_dose_on=doses["opioid"],
+        last_adjuvant_dose_on=doses["adjuvant"],
+    )
+
+
+def rule_settings(patient: Patient) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """(enabled, params) per rule: SPEC defaults, then the team's, then the patient's."""
+    effective = {code: (True, default_params(code)) for code in RULES}
+    configs = AlertRuleConfig.objects.filter(care_team_id=patient.care_team_id).filter(
+        Q(patient__isnull=True) | Q(patient=patient)
+    )
+    # Team defaults first, the patient's override last, so the override wins.
+    for config in sorted(configs, key=lambda c: c.patient_id is not None):
+        _, params = effective[config.rule]
+        effective[config.rule] = (config.enabled, {**params, **config.params})
+    return effective
+
+
+def evaluate(
+    patient: Patient, *, only: tuple[str, ...] | None = None, today: date | None = None
+) -> dict[str, Finding | None]:
+    """Every enabled rule's verdict for the patient today (or the rules named in `only`)."""
+    today = today or patient.local_today()
+    window = load_window(patient, today)
+    context = load_context(patient, today)
+    verdicts: dict[str, Finding | None] = {}
+    for code, (enabled, params) in rule_settings(patient).items():
+        if enabled and (only is None or code in only):
+            verdicts[code] = RULES[code].check(window, context, params)
+    return verdicts
+
+
+def verdict_map(verdicts: Mapping[str, Finding | None]) -> dict[str, Finding]:
+    return {code: f for code, f in verdicts.items() if f is not None}

@@ -1,0 +1,228 @@
+"""Every alert rule of SPEC "Alert rules", with its default parameters.
+
+A rule is a pure function `(Window, PatientContext, params) -> Finding | None`. Parameters
+are overridable per care team and per patient (alert-rules/) and validated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from alerts.rules import pain, pump, symptoms
+from alerts.rules.base import (
+    SEVERITY_RANK,
+    Day,
+    Finding,
+    Param,
+    PatientContext,
+    Rule,
+    Severity,
+    Window,
+)
+
+_OPIOID_LOOKBACK = Param(7, 1, 60)
+
+RULES: dict[str, Rule] = {
+    rule.code: rule
+    for rule in (
+        Rule(
+            "persistent_pain",
+            pain.persistent_pain,
+            "warning",
+            box2=1,
+            referral=True,
+            params={
+                "min_pain": Param(5, 1, 10),
+                "days": Param(3, 1, 14),
+                "opioid_lookback_days": _OPIOID_LOOKBACK,
+            },
+            lookback_days=15,
+        ),
+        Rule(
+            "uncontrolled_pain_no_opioid",
+            pain.uncontrolled_pain_no_opioid,
+            "warning",
+            box2=None,
+            referral=False,
+            params={
+                "min_pain": Param(5, 1, 10),
+                "days": Param(3, 1, 14),
+                "opioid_lookback_days": _OPIOID_LOOKBACK,
+            },
+            lookback_days=15,
+        ),
+        Rule(
+            "limiting_adverse_effects",
+            symptoms.limiting_adverse_effects,
+            "warning",
+            box2=2,
+            referral=True,
+            params={
+                "severe_grade": Param(3, 1, 4),
+                "repeat_grade": Param(2, 1, 4),
+                "repeat_days": Param(3, 1, 14),
+                "limiting_reports": Param(2, 1, 14),
+                "window_days": Param(7, 1, 14),
+            },
+            lookback_days=14,
+        ),
+        Rule(
+            "pain_interference",
+            pain.pain_interference,
+            "warning",
+            box2=3,
+            referral=True,
+            params={
+                "min_mean": Param(5, 1, 10, integer=False),
+                "days": Param(3, 1, 14),
+                "window_days": Param(7, 1, 14),
+            },
+            lookback_days=15,
+        ),
+        Rule(
+            "refractory_neuropathic",
+            pain.refractory_neuropathic,
+            "warning",
+            box2=4,
+            referral=True,
+            params={
+                "min_descriptors": Param(3, 1, 7),
+                "min_pain": Param(4, 1, 10),
+                "days": Param(3, 1, 14),
+                "window_days": Param(14, 1, 14),
+            },
+            lookback_days=15,
+        ),
+        Rule(
+            "rapid_deterioration",
+            pain.rapid_deterioration,
+            "urgent",
+            box2=5,
+            referral=True,
+            params={
+                "rise": Param(2, 1, 10),
+                "min_pain": Param(7, 1, 10),
+                "consecutive_pain": Param(8, 1, 10),
+                "consecutive_days": Param(2, 1, 7),
+                "prognosis_pain": Param(5, 1, 10),
+            },
+            lookback_days=9,
+        ),
+        Rule(
+            "survivor_pain",
+            pain.survivor_pain,
+            "info",
+            box2=6,
+            referral=True,
+            params={"min_pain": Param(4, 1, 10), "days": Param(7, 1, 14), "window_days": Param(14, 1, 14)},
+            lookback_days=15,
+        ),
+        Rule(
+            "patient_preference",
+            symptoms.patient_preference,
+            "info",
+            box2=9,
+            referral=True,
+            params={"window_days": Param(1, 1, 14)},
+            lookback_days=14,
+        ),
+        Rule(
+            "red_flag",
+            symptoms.red_flag,
+            "urgent",
+            box2=None,
+            referral=False,
+            params={"window_days": Param(7, 1, 14)},
+            lookback_days=14,
+        ),
+        Rule(
+            "pta_overuse",
+            pump.pta_overuse,
+            "warning",
+            box2=None,
+            referral=False,
+            params={"consecutive_days": Param(2, 1, 7)},
+            lookback_days=8,
+        ),
+        Rule(
+            "symptom_cluster",
+            symptoms.symptom_cluster,
+            "warning",
+            box2=None,
+            referral=False,
+            params={"days": Param(3, 1, 14)},
+            lookback_days=15,
+        ),
+        Rule(
+            "missed_diary",
+            pump.missed_diary,
+            "info",
+            box2=None,
+            referral=False,
+            params={"reminder_days": Param(2, 1, 30), "alert_days": Param(4, 1, 60)},
+            lookback_days=0,
+        ),
+        Rule(
+            "pump_refill_due",
+            pump.pump_refill_due,
+            "info",
+            box2=None,
+            referral=False,
+            params={"days_before": Param(3, 0, 30), "usage_days": Param(7, 1, 14)},
+            lookback_days=14,
+        ),
+    )
+}
+
+# Box 2 #7 and #8 are context, not rules: listed as met when a pain criterion is met.
+CONTEXT_CRITERIA = {7: "substance_use_history", 8: "organ_failure"}
+PAIN_CRITERIA = frozenset({1, 2, 3, 4, 5, 6})
+# Rules that close with time, also evaluated on a schedule.
+SCHEDULED_RULES = ("missed_diary", "pump_refill_due")
+WINDOW_DAYS = max(rule.lookback_days for rule in RULES.values()) + 1
+
+
+def default_params(code: str) -> dict[str, Any]:
+    return {name: param.default for name, param in RULES[code].params.items()}
+
+
+def validate_params(code: str, params: Any) -> dict[str, list[str]]:
+    """Errors by parameter name (empty when valid): unknown names, wrong types, ranges."""
+    if not isinstance(params, Mapping):
+        return {"params": [_("Expected an object of parameters.")]}
+    spec = RULES[code].params
+    errors: dict[str, list[str]] = {}
+    for name, value in params.items():
+        param = spec.get(name)
+        if param is None:
+            errors[name] = [_("Unknown parameter for this rule.")]
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            errors[name] = [_("A number is required.")]
+        elif param.integer and not float(value).is_integer():
+            errors[name] = [_("A whole number is required.")]
+        elif not param.minimum <= value <= param.maximum:
+            errors[name] = [
+                _("Must be between %(min)s and %(max)s.") % {"min": param.minimum, "max": param.maximum}
+            ]
+    return errors
+
+
+__all__ = [
+    "CONTEXT_CRITERIA",
+    "PAIN_CRITERIA",
+    "RULES",
+    "SCHEDULED_RULES",
+    "SEVERITY_RANK",
+    "WINDOW_DAYS",
+    "Day",
+    "Finding",
+    "PatientContext",
+    "Rule",
+    "Severity",
+    "Window",
+    "default_params",
+    "validate_params",
+]
