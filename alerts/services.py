@@ -14,6 +14,7 @@ from alerts import engine
 from alerts.models import (
     Alert,
     AlertEvent,
+    AlertRuleConfig,
     EscalationPolicy,
     Notification,
     ReferralRecommendation,
@@ -310,3 +311,19 @@ def move_referral(
     referral.updated_at = timezone.now()
     referral.save()
     return referral
+
+
+def save_rule_config(*, config: AlertRuleConfig | None, data: dict[str, Any]) -> AlertRuleConfig:
+    config = config or AlertRuleConfig()
+    for name, value in data.items():
+        setattr(config, name, value)
+    config.save()
+    return config
+
+
+def save_escalation_policy(*, team_id, data: dict[str, Any]) -> EscalationPolicy:
+    policy, _ = EscalationPolicy.objects.get_or_create(team_id=team_id)
+    for name, value in data.items():
+        setattr(policy, name, value)
+    policy.save()
+    return policy

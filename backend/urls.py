@@ -7,6 +7,7 @@ from backend.health import healthz
 api = [
     path("", include("care.urls")),
     path("", include("diary.urls")),
+    path("", include("alerts.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

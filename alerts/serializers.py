@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from alerts.models import Alert, AlertEvent, AlertRuleConfig, EscalationPolicy, ReferralRecommendation
+from alerts.rules import RULES, validate_params
+from care.models import CareTeam, TeamMembership, TeamRole
+
+
+class AlertStatusSerializer(serializers.ModelSerializer):
+    """What a patient or caregiver sees of their own alerts: the status, nothing clinical."""
+
+    class Meta:
+        model = Alert
+        fields = ["id", "rule", "severity", "status", "created_at"]
+
+
+class AlertEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertEvent
+        fields = ["kind", "actor", "at", "detail"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    events = AlertEventSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "patient",
+            "rule",
+            "severity",
+            "status",
+            "box2_criteria",
+            "evidence",
+            "late",
+            "created_at",
+            "last_triggered_at",
+            "acknowledged_at",
+            "resolved_at",
+            "resolution",
+            "escalation_tier",
+            "events",
+        ]
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolution = serializers.CharField(max_length=2000)
+
+
+class ReferralSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferralRecommendation
+        fields = [
+            "id",
+            "patient",
+            "criteria",
+            "priority",
+            "status",
+            "decline_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class DeclineSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class AlertRuleConfigSerializer(serializers.ModelSerializer):
+    rule = serializers.ChoiceField(choices=list(RULES))
+    care_team = serializers.PrimaryKeyRelatedField(queryset=CareTeam.objects.all())
+    params = serializers.JSONField(required=False, default=dict)
+
+    class Meta:
+        model = AlertRuleConfig
+        fields = ["id", "rule", "care_team", "patient", "enabled", "params", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators = []  # uniqueness is reported with a clearer message in validate()
+
+    def validate_care_team(self, team: CareTeam) -> CareTeam:
+        if not self.context["request"].user.memberships.filter(team=team).exists():
+            raise serializers.ValidationError(_("You are not a member of this care team."))
+        return team
+
+    def validate(self, attrs: dict) -> dict:
+        rule = attrs.get("rule", getattr(self.instance, "rule", None))
+        team = attrs.get("care_team", getattr(self.instance, "care_team", None))
+        patient = attrs.get("patient", getattr(self.instance, "patient", None))
+        errors = validate_params(rule, attrs.get("params", {}))
+        if errors:
+            raise serializers.ValidationError({"params": errors})
+        if patient is not None and patient.care_team_id != team.pk:
+            raise serializers.ValidationError({"patient": [_("This patient is not in this care team.")]})
+        if self.instance is None:
+            taken = AlertRuleConfig.objects.filter(rule=rule, care_team=team, patient=patient)
+            if taken.exists():
+                raise serializers.ValidationError(
+                    {"rule": [_("This rule is already configured here; change it with PATCH.")]}
+                )
+        return attrs
+
+
+class RecipientsSerializer(serializers.Serializer):
+    team_roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=TeamRole.choices), required=False, default=list
+    )
+    clinicians = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+
+
+class TimeoutsSerializer(serializers.Serializer):
+    urgent = serializers.IntegerField(min_value=1, max_value=24 * 60)
+    warning = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
+
+
+class TierSerializer(serializers.Serializer):
+    recipients = RecipientsSerializer()
+    timeout_minutes = TimeoutsSerializer()
+
+
+class EscalationPolicySerializer(serializers.ModelSerializer):
+    tiers = TierSerializer(many=True, allow_empty=False, max_length=6)
+    webhook_secret = serializers.CharField(max_length=200, write_only=True, required=False, allow_blank=True)
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["tiers", "webhook_url", "webhook_secret", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+    def validate_tiers(self, tiers: list[dict]) -> list[dict]:
+        team = self.context["team"]
+        members = {
+            str(pk) for pk in TeamMembership.objects.filter(team=team).values_list("user_id", flat=True)
+        }
+        errors = {}
+        for index, tier in enumerate(tiers):
+            recipients = tier["recipients"]
+            strangers = [str(pk) for pk in recipients["clinicians"] if str(pk) not in members]
+            if strangers:
+                errors[f"{index}.recipients.clinicians"] = [_("Not a member of this care team.")]
+            if not recipients["team_roles"] and not recipients["clinicians"]:
+                errors[f"{index}.recipients"] = [_("Name at least one team role or clinician.")]
+            recipients["clinicians"] = [str(pk) for pk in recipients["clinicians"]]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return tiers
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("webhook_url") and not (
+            attrs.get("webhook_secret") or getattr(self.instance, "webhook_secret", "")
+        ):
+            raise serializers.ValidationError({"webhook_secret": [_("A webhook needs a signing secret.")]})
+        return attrs
