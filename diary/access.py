@@ -6,12 +6,14 @@ import uuid
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from care.models import CaregiverLink, Patient, Role, User
 
 NOT_FOUND = _("Not found.")
 NO_REPORTING = _("You may not report for this patient.")
+# DRF's own message, already translated in every language it ships.
+NAME_A_PATIENT = _("This field is required.")
 
 
 def readable_patients(user: User):
@@ -30,7 +32,9 @@ class ReportingRights:
 
     Built once per request for all the patient ids it names (two queries at most), then
     answers per record: NotFound for a patient the user may not know, PermissionDenied
-    for a linked caregiver without `can_report`.
+    for a linked caregiver without `can_report`, ValidationError when a caregiver or
+    clinician names no patient. A patient always writes for themself: for them `patient`
+    is a server-set field, ignored whatever it says (API.md "Conventions").
     """
 
     def __init__(self, user: User, requested: list[Any]):
@@ -38,6 +42,7 @@ class ReportingRights:
         self.own: Patient | None = None
         ids = {pid for pid in map(parse_uuid, requested) if pid is not None}
         if user.role == Role.PATIENT:
+            # A patient writes for themself whatever `patient` the body names.
             self.own = Patient.objects.filter(user=user).first()
             self.patients = {self.own.pk: self.own} if self.own else {}
         elif user.role in (Role.CAREGIVER, Role.CLINICIAN):
@@ -53,8 +58,12 @@ class ReportingRights:
             )
 
     def resolve(self, raw: Any) -> Patient:
-        if raw in (None, "") and self.own is not None:
+        if self.user.role == Role.PATIENT:
+            if self.own is None:
+                raise NotFound(NOT_FOUND)
             return self.own
+        if raw is None or raw == "":
+            raise ValidationError({"patient": [NAME_A_PATIENT]})
         patient = self.patients.get(parse_uuid(raw))
         if patient is None:
             raise NotFound(NOT_FOUND)

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 FUTURE_TOLERANCE = timedelta(minutes=10)
+EARLIEST_YEAR = 1900
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -36,6 +37,7 @@ class ObservedAtField(serializers.DateTimeField):
     default_error_messages = {
         "naive": _("Include the UTC offset (for example 2026-03-29T08:30:00+02:00)."),
         "future": _("This time is more than 10 minutes in the future."),
+        "too_early": _("This is before the patient's enrollment date."),
     }
 
     def to_internal_value(self, value):
@@ -49,6 +51,10 @@ class ObservedAtField(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601")
         if parsed.tzinfo is None:
             self.fail("naive")
+        # Long before any enrollment, and far enough from year 1 that converting it to UTC
+        # or to any IANA zone cannot overflow (a 500 on "0001-01-01T00:00:00+05:00").
+        if parsed.year < EARLIEST_YEAR:
+            self.fail("too_early")
         if parsed > timezone.now() + FUTURE_TOLERANCE:
             self.fail("future")
         return parsed

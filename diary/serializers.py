@@ -67,6 +67,13 @@ class InterferenceSerializer(serializers.Serializer):
     sleep = score_field(required=False, allow_null=True)
     enjoyment = score_field(required=False, allow_null=True)
 
+    def run_validation(self, data=serializers.empty):
+        # A non-object is an error of `interference` itself, not of a nested
+        # `interference.non_field_errors` (API.md error paths).
+        if data is not serializers.empty and data is not None and not isinstance(data, dict):
+            raise serializers.ValidationError([_("Expected an object of scores by code.")])
+        return super().run_validation(data)
+
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = set(data) - set(self.fields)

@@ -61,6 +61,9 @@ def sync_batch(*, user: User, body: Any) -> list[dict[str, Any]]:
         except (NotFound, PermissionDenied) as exc:
             result["errors"] = {"patient": [str(exc.detail)]}
             continue
+        except ValidationError as exc:
+            result["errors"] = flatten_errors(exc.detail)
+            continue
         serializer = SERIALIZERS[kind](data=item, context={"patient": patient})
         if not serializer.is_valid():
             result["errors"] = flatten_errors(serializer.errors)
