@@ -21,6 +21,7 @@ from alerts.models import (
     default_tiers,
 )
 from alerts.rules import CONTEXT_CRITERIA, PAIN_CRITERIA, RULES, SEVERITY_RANK, Finding
+from alerts.status import refresh_patient_status
 from care.models import Patient, TeamMembership, User
 
 Status = Alert.Status
@@ -44,6 +45,7 @@ def evaluate_patient(*, patient_id: uuid.UUID | str, only: tuple[str, ...] | Non
     findings = engine.verdict_map(engine.evaluate(patient, only=only))
     raised = apply_findings(patient=patient, findings=findings, now=now)
     update_referral(patient=patient, findings=findings, raised=raised, now=now)
+    refresh_patient_status(patient)
     return raised
 
 
@@ -239,6 +241,7 @@ def acknowledge_alert(*, alert: Alert, by: User, note: str = "") -> Alert:
     AlertEvent.objects.create(
         alert=alert, kind=AlertEvent.Kind.ACKNOWLEDGED, actor=by, at=now, detail={"note": note}
     )
+    refresh_patient_status(alert.patient)
     return alert
 
 
@@ -251,6 +254,7 @@ def resolve_alert(*, alert: Alert, by: User, resolution: str) -> Alert:
     AlertEvent.objects.create(
         alert=alert, kind=AlertEvent.Kind.RESOLVED, actor=by, at=now, detail={"resolution": resolution}
     )
+    refresh_patient_status(alert.patient)
     return alert
 
 
@@ -310,6 +314,7 @@ def move_referral(
     referral.decline_reason = reason
     referral.updated_at = timezone.now()
     referral.save()
+    refresh_patient_status(referral.patient)
     return referral
 
 

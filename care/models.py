@@ -110,12 +110,12 @@ class PatientQuerySet(models.QuerySet):
             return self.none()
         if user.role == Role.PATIENT:
             return self.filter(user=user)
+        # Subqueries rather than joins: no duplicate rows, so no DISTINCT to sort around.
         if user.role == Role.CAREGIVER:
-            return self.filter(
-                caregiver_links__caregiver=user, caregiver_links__revoked_at__isnull=True
-            ).distinct()
+            links = CaregiverLink.objects.filter(caregiver=user, revoked_at__isnull=True)
+            return self.filter(pk__in=links.values("patient_id"))
         if user.role == Role.CLINICIAN:
-            return self.filter(care_team__memberships__user=user).distinct()
+            return self.filter(care_team__in=TeamMembership.objects.filter(user=user).values("team_id"))
         if user.role == Role.ADMIN and user.is_superuser:
             return self.all()
         return self.none()
@@ -276,3 +276,33 @@ class AccessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_id} {self.method} {self.path}"
+
+
+class PatientStatus(models.Model):
+    """One row per patient with what the triage list sorts on, kept current by the alerts
+    app after every evaluation and alert change, so that a page of 50 patients is one
+    query however many records and alerts there are."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="status")
+    # Highest severity among alerts not yet resolved: 3 urgent, 2 warning, 1 info, 0 none.
+    severity_rank = models.PositiveSmallIntegerField(default=0)
+    open_urgent = models.PositiveIntegerField(default=0)
+    open_warning = models.PositiveIntegerField(default=0)
+    open_info = models.PositiveIntegerField(default=0)
+    oldest_unresolved_at = models.DateTimeField(null=True, blank=True)
+    referral_status = models.CharField(max_length=10, blank=True)
+    # 2 suggested, 1 accepted, 0 none (API.md triage order).
+    referral_rank = models.PositiveSmallIntegerField(default=0)
+    box2_criteria_met = models.JSONField(default=list)
+    last_checkin_at = models.DateTimeField(null=True, blank=True)
+    pain_today = models.PositiveSmallIntegerField(null=True, blank=True)
+    pain_today_date = models.DateField(null=True, blank=True)
+    # Least-squares slope of day pain over the last 7 local days, points per day.
+    pain_7d_trend = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "patient statuses"
+
+    def __str__(self) -> str:
+        return f"status of {self.patient_id}"

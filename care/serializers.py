@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -234,3 +235,64 @@ class DeviceSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
         # Uniqueness is handled by the write path (a token re-registered moves, not fails).
         extra_kwargs = {"token": {"validators": []}}
+
+
+class OpenAlertsSerializer(serializers.Serializer):
+    urgent = serializers.IntegerField()
+    warning = serializers.IntegerField()
+    info = serializers.IntegerField()
+
+
+class TriageSerializer(PatientSerializer):
+    """A clinician's triage row: the patient plus what the alerts app keeps current."""
+
+    last_checkin_at = serializers.SerializerMethodField()
+    pain_today = serializers.SerializerMethodField()
+    pain_7d_trend = serializers.SerializerMethodField()
+    open_alerts = serializers.SerializerMethodField()
+    referral_status = serializers.SerializerMethodField()
+    box2_criteria_met = serializers.SerializerMethodField()
+
+    class Meta(PatientSerializer.Meta):
+        fields = [
+            *PatientSerializer.Meta.fields,
+            "last_checkin_at",
+            "pain_today",
+            "pain_7d_trend",
+            "open_alerts",
+            "referral_status",
+            "box2_criteria_met",
+        ]
+
+    @staticmethod
+    def _status(patient: Patient):
+        return getattr(patient, "status", None)
+
+    def get_last_checkin_at(self, patient: Patient) -> datetime | None:
+        status = self._status(patient)
+        return status.last_checkin_at if status else None
+
+    def get_pain_today(self, patient: Patient) -> int | None:
+        status = self._status(patient)
+        if status and status.pain_today_date == patient.local_today():
+            return status.pain_today
+        return None
+
+    def get_pain_7d_trend(self, patient: Patient) -> float | None:
+        status = self._status(patient)
+        return status.pain_7d_trend if status else None
+
+    @extend_schema_field(OpenAlertsSerializer)
+    def get_open_alerts(self, patient: Patient) -> dict:
+        status = self._status(patient)
+        if not status:
+            return {"urgent": 0, "warning": 0, "info": 0}
+        return {"urgent": status.open_urgent, "warning": status.open_warning, "info": status.open_info}
+
+    def get_referral_status(self, patient: Patient) -> str | None:
+        status = self._status(patient)
+        return (status.referral_status or None) if status else None
+
+    def get_box2_criteria_met(self, patient: Patient) -> list[int]:
+        status = self._status(patient)
+        return list(status.box2_criteria_met) if status else []

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
@@ -22,6 +26,7 @@ from care.serializers import (
     PatientSelfSerializer,
     PatientSerializer,
     TeamSerializer,
+    TriageSerializer,
 )
 
 
@@ -62,6 +67,17 @@ class PatientPagination(CursorPagination):
     ordering = ("display_name", "id")
 
 
+class TriagePagination(CursorPagination):
+    """API.md triage order: the highest severity among unresolved alerts, then referral
+    status (suggested, accepted, none), then the oldest unresolved alert, then name."""
+
+    ordering = ("-triage_severity", "-triage_referral", "triage_oldest", "display_name", "id")
+
+
+# Sorts after any real alert time, for patients with nothing unresolved.
+_NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 class PatientViewSet(
     AuditedReadMixin,
     mixins.ListModelMixin,
@@ -73,18 +89,35 @@ class PatientViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = PatientSerializer
     permission_classes = [IsAuthenticated, CanChangePatient]
-    pagination_class = PatientPagination
+
+    def is_triage(self) -> bool:
+        return self.action == "list" and self.request.user.role == Role.CLINICIAN
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            self._paginator = TriagePagination() if self.is_triage() else PatientPagination()
+        return self._paginator
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Patient.objects.none()
-        return Patient.objects.visible_to(self.request.user)
+        patients = Patient.objects.visible_to(self.request.user)
+        if self.is_triage():
+            patients = patients.select_related("status").annotate(
+                triage_severity=Coalesce("status__severity_rank", 0),
+                triage_referral=Coalesce("status__referral_rank", 0),
+                triage_oldest=Coalesce("status__oldest_unresolved_at", Value(_NEVER)),
+            )
+        return patients
 
     def get_serializer_class(self):
         if getattr(self, "swagger_fake_view", False):
-            return PatientSerializer
+            return TriageSerializer if self.action == "list" else PatientSerializer
         if self.action == "partial_update" and self.request.user.role != Role.CLINICIAN:
             return PatientSelfSerializer
+        if self.is_triage():
+            return TriageSerializer
         return super().get_serializer_class()
 
     def paginate_queryset(self, queryset):

@@ -29,6 +29,12 @@ def needs_service(name: str, available: bool) -> pytest.MarkDecorator:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 at production strength costs ~0.3 s per persona; tests need no strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     # Throttle and lockout counters must not leak between tests.
     cache.clear()

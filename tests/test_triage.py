@@ -1,0 +1,65 @@
+"""The clinician's triage list: most urgent first, a page in a fixed number of queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def post_checkins(api, patient, pains, **extra):
+    now = timezone.now()
+    items = [
+        {"id": str(uuid.uuid4()), "recorded_at": (now - timedelta(days=i)).isoformat(), "pain_now": pain, **extra}
+        for i, pain in enumerate(pains)
+    ]
+    response = api(patient.user).post("/api/v1/sync/", {"checkins": items}, format="json")
+    assert response.status_code == 200
+
+
+def test_triage_puts_urgent_then_warnings_then_referrals_first(
+    api, clinician, team, django_capture_on_commit_callbacks
+):
+    calm = PatientFactory(care_team=team, display_name="Anna calm")
+    warning = PatientFactory(care_team=team, display_name="Bea warning", baseline_mme=60)
+    urgent = PatientFactory(care_team=team, display_name="Carla urgent")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_checkins(api, calm, [2, 2, 3])
+        post_checkins(api, warning, [6, 6, 6])
+        post_checkins(api, urgent, [3], red_flags=["saddle_numbness"])
+
+    rows = api(clinician).get("/api/v1/patients/").json()["results"]
+
+    assert [r["display_name"] for r in rows] == ["Carla urgent", "Bea warning", "Anna calm"]
+    assert rows[0]["open_alerts"] == {"urgent": 1, "warning": 0, "info": 0}
+    assert rows[1]["referral_status"] == "suggested"
+    assert rows[1]["box2_criteria_met"] == [1]
+    assert rows[1]["pain_today"] == 6
+    assert rows[2]["open_alerts"] == {"urgent": 0, "warning": 0, "info": 0}
+    assert rows[2]["last_checkin_at"] is not None
+
+
+def test_a_triage_page_costs_the_same_queries_for_5_or_40_patients(
+    api, clinician, team, django_capture_on_commit_callbacks
+):
+    def page_queries() -> int:
+        client = api(clinician)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/api/v1/patients/").status_code == 200
+        return len(queries)
+
+    for _ in range(5):
+        PatientFactory(care_team=team)
+    few = page_queries()
+    for _ in range(35):
+        with django_capture_on_commit_callbacks(execute=True):
+            post_checkins(api, PatientFactory(care_team=team), [4])
+    assert page_queries() == few
