@@ -1,15 +1,21 @@
-"""Demo data: a care team, its clinicians, the review's Clinical Box 1 patient and others."""
+"""Demo data: a care team, its clinicians, the review's Clinical Box 1 patient and others,
+with a few weeks of diary each, evaluated by the alert rules (idempotent: record ids are
+derived from the patient and the day, so a second run changes nothing)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+import uuid
+from datetime import datetime, time, timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from alerts.services import evaluate_patient
 from care import services
 from care.models import CaregiverLink, Patient, Role, TeamRole, User
+from diary.services import build_record, store_records
 
 PASSWORD = "crossroad-demo"  # noqa: S105 - demo logins, printed on purpose
 TEAM = "Pain Unit — Demo Hospital"
@@ -31,6 +37,11 @@ PATIENTS = [
         "idds_reservoir_ml": 20,
         "idds_next_refill_date_days": 21,
         "caregiver": ("marco", "spouse"),
+        # Pain climbing despite 300 mg/day MME, neuropathic descriptors, PTA at the daily max.
+        "diary": {
+            "pain": [4, 4, 5, 4, 5, 5, 6, 6, 7, 7],
+            "neuropathic": ["burning", "electric_shocks", "tingling"],
+        },
     },
     {
         "username": "alan",
@@ -39,6 +50,7 @@ PATIENTS = [
         "language": "en",
         "diagnosis": "Prostate cancer with bone metastases",
         "baseline_mme": 60,
+        "diary": {"pain": [2, 3, 2, 2, 3, 2, 2, 3, 2, 2]},
     },
     {
         "username": "grace",
@@ -47,6 +59,7 @@ PATIENTS = [
         "language": "en",
         "diagnosis": "Breast cancer, in remission; post-mastectomy pain",
         "cancer_survivor": True,
+        "diary": {"pain": [4, 5, 3, 4, 4, 5, 4, 3, 4, 5, 4, 4, 3, 4]},
     },
 ]
 
@@ -54,7 +67,6 @@ PATIENTS = [
 class Command(BaseCommand):
     help = "Load the demo care team, clinicians and patients (idempotent)."
 
-    @transaction.atomic
     def handle(self, *args, **options):
         clinician = services.create_clinician(
             username="dr-demo", password=PASSWORD, team_name=TEAM, team_role=TeamRole.PAIN_PHYSICIAN
@@ -67,7 +79,12 @@ class Command(BaseCommand):
         )
         team = clinician.memberships.get().team
         for spec in PATIENTS:
-            self.seed_patient(team, dict(spec))
+            spec = dict(spec)
+            diary = spec.pop("diary")
+            with transaction.atomic():
+                patient = self.seed_patient(team, spec)
+            self.seed_diary(patient, diary)
+            evaluate_patient(patient_id=patient.pk)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(
             f"Logins (password “{PASSWORD}”): clinicians dr-demo, nurse-demo, admin-demo (team admin); "
@@ -104,3 +121,41 @@ class Command(BaseCommand):
                 defaults={"relationship": relationship},
             )
         return patient
+
+    def seed_diary(self, patient: Patient, diary: dict) -> None:
+        """One evening check-in a day up to yesterday; ids derived from patient and day."""
+        rng = random.Random(patient.display_name)  # noqa: S311 - the same demo diary at every run
+        pains = diary["pain"]
+        today = patient.local_today()
+        now = timezone.now()
+        ingest_key = uuid.uuid4()
+        records = []
+        for offset, pain in enumerate(reversed(pains), start=1):
+            day = today - timedelta(days=offset)
+            evening = datetime.combine(day, time(20, rng.randint(0, 59)), tzinfo=patient.zone)
+            data = {
+                "id": uuid.uuid5(uuid.NAMESPACE_URL, f"crossroad-demo/{patient.pk}/{day}"),
+                "recorded_at": evening,
+                "pain_now": pain,
+                "pain_worst": min(10, pain + rng.randint(0, 2)),
+                "pain_average": max(0, pain - 1),
+                "interference": {
+                    item: max(0, pain - rng.randint(0, 2))
+                    for item in ("general_activity", "mood", "sleep", "enjoyment")
+                },
+                "symptoms": {"tiredness": max(0, pain - 1), "sleep_disturbance": max(0, pain - 2)},
+                "neuropathic": diary.get("neuropathic", []) if pain >= 5 else [],
+            }
+            record = build_record(
+                kind="checkin",
+                patient=patient,
+                reporter=patient.user,
+                data=data,
+                now=now,
+                ingest_key=uuid.uuid4(),
+            )
+            # A record "arrives" the evening it was written: a seeded diary is not late.
+            record.created_at = record.updated_at = evening
+            record.late = False
+            records.append(("checkin", record))
+        store_records(records=records, ingest_key=ingest_key)
