@@ -134,7 +134,9 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
         for i in positions:
             first.setdefault(records[i][1].id, records[i][1])
         existing = dict(model.objects.filter(id__in=list(first)).values_list("id", "fingerprint"))
-        fresh = [record for pk, record in first.items() if pk not in existing]
+        # Sorted by id: concurrent batches holding the same ids in other orders then take
+        # their row locks in one order and wait for each other instead of deadlocking.
+        fresh = sorted((record for pk, record in first.items() if pk not in existing), key=lambda r: r.pk)
         created: set = set()
         if fresh:
             model.objects.bulk_create(fresh, ignore_conflicts=True)
