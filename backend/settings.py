@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "care",
     "diary",
     "alerts",
+    "clinic",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +112,9 @@ WHITENOISE_USE_FINDERS = True
 # Bodies above this answer 413 before any parsing (a sync of 500 full records fits).
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=4 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+LOGIN_URL = "clinic:login"
+LOGIN_REDIRECT_URL = "clinic:triage"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True

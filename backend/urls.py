@@ -16,5 +16,6 @@ api = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("clinic/", include("clinic.urls")),
     path("api/v1/", include(api)),
 ]

@@ -1,0 +1,16 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from clinic import views
+
+app_name = "clinic"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="clinic:login"), name="logout"),
+    path("", views.triage, name="triage"),
+    path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),
+    path("alerts/<uuid:alert_id>/", views.alert_page, name="alert"),
+    path("alerts/<uuid:alert_id>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("alerts/<uuid:alert_id>/resolve/", views.resolve, name="resolve"),
+]

@@ -1,0 +1,121 @@
+"""Clinician web pages: the triage list, a patient's page with the pain trend, and alert
+acknowledge/resolve. Same access rules, same write paths and same audit as the API."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required, user_passes_test
+from django.core.paginator import Paginator
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from alerts import services as alert_services
+from alerts.models import Alert, ReferralRecommendation
+from alerts.texts import RULE_LABELS
+from care.access import audit_read
+from care.models import Patient, Role
+from clinic.charts import pain_chart
+from clinic.forms import AcknowledgeForm, ClinicianLoginForm, ResolveForm
+from diary.summary import daily_summary
+
+clinician_required = user_passes_test(
+    lambda u: u.is_authenticated and u.role == Role.CLINICIAN, login_url="clinic:login"
+)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "clinic/login.html"
+    authentication_form = ClinicianLoginForm
+    redirect_authenticated_user = True
+
+
+@login_required(login_url="clinic:login")
+@clinician_required
+def triage(request):
+    patients = (
+        Patient.objects.visible_to(request.user)
+        .select_related("status", "care_team")
+        .order_by(
+            Coalesce("status__severity_rank", 0).desc(),
+            Coalesce("status__referral_rank", 0).desc(),
+            "status__oldest_unresolved_at",
+            "display_name",
+            "id",
+        )
+    )
+    page = Paginator(patients, 50).get_page(request.GET.get("page"))
+    audit_read(request, [p.pk for p in page], 200)
+    return render(request, "clinic/triage.html", {"page": page})
+
+
+@login_required(login_url="clinic:login")
+@clinician_required
+def patient_page(request, patient_id):
+    patient = get_object_or_404(
+        Patient.objects.visible_to(request.user).select_related("care_team"), pk=patient_id
+    )
+    summary = daily_summary(patient, 28)
+    alerts = Alert.objects.filter(patient=patient).order_by("-created_at")[:50]
+    referral = ReferralRecommendation.objects.filter(patient=patient).order_by("-created_at").first()
+    audit_read(request, [patient.pk], 200)
+    context = {
+        "patient": patient,
+        "summary": summary,
+        "chart": pain_chart(summary["days"]),
+        "alerts": [(alert, RULE_LABELS[alert.rule]) for alert in alerts],
+        "referral": referral,
+    }
+    return render(request, "clinic/patient.html", context)
+
+
+def _alert_for(request, alert_id) -> Alert:
+    visible = Patient.objects.visible_to(request.user).values("pk")
+    return get_object_or_404(Alert.objects.select_related("patient").filter(patient__in=visible), pk=alert_id)
+
+
+@login_required(login_url="clinic:login")
+@clinician_required
+def alert_page(request, alert_id):
+    alert = _alert_for(request, alert_id)
+    audit_read(request, [alert.patient_id], 200)
+    context = {
+        "alert": alert,
+        "rule_label": RULE_LABELS[alert.rule],
+        "events": alert.events.select_related("actor"),
+        "acknowledge_form": AcknowledgeForm(),
+        "resolve_form": ResolveForm(),
+    }
+    return render(request, "clinic/alert.html", context)
+
+
+@require_POST
+@login_required(login_url="clinic:login")
+@clinician_required
+def acknowledge(request, alert_id):
+    alert = _alert_for(request, alert_id)
+    form = AcknowledgeForm(request.POST)
+    if form.is_valid() and alert.status == Alert.Status.OPEN:
+        alert_services.acknowledge_alert(alert=alert, by=request.user, note=form.cleaned_data["note"])
+        messages.success(request, _("Alert acknowledged: escalation stopped."))
+    else:
+        messages.error(request, _("Only an open alert can be acknowledged."))
+    return redirect("clinic:alert", alert_id=alert.pk)
+
+
+@require_POST
+@login_required(login_url="clinic:login")
+@clinician_required
+def resolve(request, alert_id):
+    alert = _alert_for(request, alert_id)
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say how the alert was resolved."))
+    elif alert.status == Alert.Status.RESOLVED:
+        messages.error(request, _("This alert is already resolved."))
+    else:
+        alert_services.resolve_alert(alert=alert, by=request.user, resolution=form.cleaned_data["resolution"])
+        messages.success(request, _("Alert resolved."))
+    return redirect("clinic:alert", alert_id=alert.pk)
