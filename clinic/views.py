@@ -81,8 +81,14 @@ def _alert_for(request, alert_id) -> Alert:
 def alert_page(request, alert_id):
     alert = _alert_for(request, alert_id)
     audit_read(request, [alert.patient_id], 200)
+    details = {
+        key.replace("_", " "): ", ".join(map(str, value)) if isinstance(value, list) else value
+        for key, value in alert.evidence.items()
+        if key != "days"
+    }
     context = {
         "alert": alert,
+        "details": details,
         "rule_label": RULE_LABELS[alert.rule],
         "events": alert.events.select_related("actor"),
         "acknowledge_form": AcknowledgeForm(),
