@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from diary import views
 from diary.catalog_views import CatalogView
+from diary.export_views import CsvExportView, FhirExportView
 
 router = SimpleRouter()
 router.register("diary/checkins", views.CheckInViewSet, basename="checkin")
@@ -14,5 +15,7 @@ urlpatterns = [
     path("catalog/", CatalogView.as_view(), name="catalog"),
     path("sync/", views.SyncView.as_view(), name="sync"),
     path("patients/<uuid:patient_id>/summary/", views.SummaryView.as_view(), name="patient-summary"),
+    path("patients/<uuid:patient_id>/fhir/", FhirExportView.as_view(), name="patient-fhir"),
+    path("patients/<uuid:patient_id>/export.csv", CsvExportView.as_view(), name="patient-export-csv"),
     *router.urls,
 ]
