@@ -27,6 +27,16 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class ClientIdField(serializers.UUIDField):
+    """A client-generated UUID, as a string: DRF would turn the integer 5 into
+    00000000-0000-0000-0000-000000000005, an id the phone never made."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 def score_field(**kwargs) -> StrictIntegerField:
     return StrictIntegerField(min_value=0, max_value=10, **kwargs)
 

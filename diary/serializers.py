@@ -7,7 +7,14 @@ from rest_framework import serializers
 
 from care.serializers import TimezoneField
 from diary import catalog
-from diary.fields import CodeListField, ObservedAtField, ScoreMapField, StrictIntegerField, score_field
+from diary.fields import (
+    ClientIdField,
+    CodeListField,
+    ObservedAtField,
+    ScoreMapField,
+    StrictIntegerField,
+    score_field,
+)
 from diary.models import AdverseEffect, CheckIn, MedicationDose, PtaBolus
 
 # Shown at once to a patient who reports a red flag: the asynchronous alert is not enough.
@@ -34,7 +41,7 @@ SERVER_FIELDS = [
 class RecordSerializer(serializers.ModelSerializer):
     """Common to the four record types. `context["patient"]` is the patient written for."""
 
-    id = serializers.UUIDField()
+    id = ClientIdField()
     timezone = TimezoneField(max_length=64, required=False)
     patient = serializers.UUIDField(source="patient_id", read_only=True)
     reported_by = serializers.UUIDField(source="reported_by_id", read_only=True)
@@ -164,11 +171,16 @@ class MedicationDoseSerializer(RecordSerializer):
     )
     kind = serializers.ChoiceField(choices=MedicationDose.Kind.choices, required=False)
     mme = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True, coerce_to_string=False)
-    mme_note = serializers.CharField(read_only=True)
+    mme_note = serializers.SerializerMethodField()
 
     class Meta(RecordSerializer.Meta):
         model = MedicationDose
         fields = [*RecordSerializer.Meta.fields, *MedicationDose.client_fields, "mme", "mme_note"]
+
+    def get_mme_note(self, record: MedicationDose) -> str:
+        # Worded when read, in the reader's language, not frozen in the writer's.
+        reason = catalog.mme_reason_code(record.drug, record.route, record.unit)
+        return str(catalog.MME_NULL_REASONS[reason]) if reason else ""
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)

@@ -17,8 +17,9 @@ from statistics import fmean
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from care.models import Patient, User
 from diary import catalog
@@ -76,7 +77,10 @@ def derive(record: DiaryRecord) -> None:
             round(fmean(answered), 2) if len(answered) >= INTERFERENCE_MIN_ITEMS else None
         )
     elif isinstance(record, MedicationDose):
-        mme, note = catalog.mme_for(record.drug, record.route, record.unit, Decimal(record.dose))
+        # The stored note is in the default language whoever wrote the dose; responses
+        # word it again in the reader's language.
+        with translation.override(settings.LANGUAGE_CODE):
+            mme, note = catalog.mme_for(record.drug, record.route, record.unit, Decimal(record.dose))
         record.mme = None if mme is None else mme.quantize(Decimal("0.01"))
         record.mme_note = str(note)[:200]
 

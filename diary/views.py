@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 
 import django_filters
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -90,10 +92,14 @@ class RecordViewSet(
         return page
 
     def get_object(self):
+        try:
+            pk = uuid.UUID(str(self.kwargs["pk"]))
+        except ValueError:
+            raise Http404 from None
         visible = Patient.objects.visible_to(self.request.user)
         record = get_object_or_404(
             self.model.objects.select_related("patient").filter(patient__in=visible.values("pk")),
-            pk=self.kwargs["pk"],
+            pk=pk,
         )
         if self.request.method == "GET":
             require_diary_read(self.request.user, record.patient)
@@ -103,11 +109,7 @@ class RecordViewSet(
         return record
 
     def respond(self, record, patient: Patient, code: int) -> Response:
-        # The safety message speaks the request's language, else the patient's.
-        language = (
-            translation.get_language() if "HTTP_ACCEPT_LANGUAGE" in self.request.META else patient.language
-        )
-        with translation.override(language):
+        with translation.override(response_language(self.request, patient)):
             data = self.get_serializer(record).data
         return Response(data, status=code)
 
@@ -155,6 +157,22 @@ class RecordViewSet(
             record=record, by=request.user, reason=serializer.validated_data["reason"]
         )
         return self.respond(record, record.patient, status.HTTP_200_OK)
+
+
+def response_language(request, patient: Patient) -> str:
+    """SPEC: the safety message speaks the request's language, else the patient's.
+
+    The first language of `Accept-Language` that we have wins; a header naming none of
+    ours (`de`, `*`) falls back to the patient's language, not to English.
+    """
+    for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")):
+        if code == "*":
+            break
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return patient.language
 
 
 def record_viewset(kind: str) -> type[RecordViewSet]:

@@ -132,6 +132,22 @@ def test_a_methadone_dose_is_stored_without_a_morphine_equivalent_and_says_why(a
     assert "Methadone" in data["mme_note"]
 
 
+def test_the_reason_a_dose_has_no_morphine_equivalent_speaks_the_readers_language(api, patient, clinician):
+    data = post(
+        api(patient.user),
+        MEDICATIONS,
+        MEDICATIONS.body(drug="methadone", dose=10, unit="mg", route="oral"),
+        HTTP_ACCEPT_LANGUAGE="it",
+    ).json()
+    assert "metadone" in data["mme_note"]
+
+    english = api(clinician).get(MEDICATIONS.url(data["id"])).json()
+    italian = api(clinician).get(MEDICATIONS.url(data["id"]), HTTP_ACCEPT_LANGUAGE="it").json()
+
+    assert english["mme_note"].startswith("Methadone")
+    assert "metadone" in italian["mme_note"]
+
+
 def test_a_clinician_reports_for_a_patient_of_their_team_as_a_clinician(api, clinician, patient):
     data = create(api, clinician, CHECKINS, patient=str(patient.pk))
 
@@ -214,6 +230,15 @@ def test_a_patient_lists_and_reads_only_their_own_records(api, patient, other_pa
     assert client.get(record_type.url(), {"patient": str(other_patient.pk)}).status_code == 404
     assert client.get(record_type.url(mine["id"])).json()["id"] == mine["id"]
     assert client.get(record_type.url(theirs["id"])).status_code == 404
+
+
+@pytest.mark.parametrize("record_id", ["not-a-uuid", "12345", "00000000-0000-0000-0000-00000000000g"])
+def test_a_malformed_record_id_in_the_address_is_not_found(api, patient, record_id):
+    client = api(patient.user)
+
+    assert client.get(CHECKINS.url(record_id)).status_code == 404
+    assert client.patch(CHECKINS.url(record_id), {"pain_now": 1}, format="json").status_code == 404
+    assert client.post(CHECKINS.url(record_id, "retract"), {"reason": "x"}, format="json").status_code == 404
 
 
 def test_a_list_with_a_malformed_filter_answers_400(api, patient):
@@ -559,6 +584,34 @@ def test_the_safety_message_speaks_the_patients_language_without_a_request_langu
     assert "emergenza" in response.json()["safety_message"]
 
 
+@pytest.mark.parametrize("header", ["de", "*", "xx-YY"])
+def test_the_safety_message_falls_back_to_the_patients_language_for_a_request_language_we_lack(
+    api, patient, header
+):
+    patient.language = "it"
+    patient.save()
+
+    response = post(
+        api(patient.user),
+        CHECKINS,
+        checkin_body(red_flags=["new_limb_numbness"]),
+        HTTP_ACCEPT_LANGUAGE=header,
+    )
+
+    assert "emergenza" in response.json()["safety_message"]
+
+
+def test_a_supported_language_further_down_the_request_header_wins_over_the_patients(api, patient):
+    response = post(
+        api(patient.user),
+        CHECKINS,
+        checkin_body(red_flags=["new_limb_numbness"]),
+        HTTP_ACCEPT_LANGUAGE="de, it;q=0.5",
+    )
+
+    assert "emergenza" in response.json()["safety_message"]
+
+
 def test_a_caregivers_red_flag_report_also_gets_the_safety_message(api, caregiver, patient):
     response = post(
         api(caregiver), CHECKINS, checkin_body(patient=str(patient.pk), red_flags=["new_incontinence"])
@@ -600,6 +653,8 @@ INVALID_CHECKINS = [
     ({"note": "x" * 2001}, "note"),
     ({"id": "not-a-uuid"}, "id"),
     ({"id": None}, "id"),
+    ({"id": 5}, "id"),
+    ({"id": "5"}, "id"),
     ({"recorded_at": "2026-03-29T08:30:00"}, "recorded_at"),
     ({"recorded_at": "yesterday"}, "recorded_at"),
     ({"recorded_at": 1774765800}, "recorded_at"),
