@@ -69,10 +69,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         clinician = services.create_clinician(
-            username="dr-demo", password=PASSWORD, team_name=TEAM, team_role=TeamRole.PAIN_PHYSICIAN
+            username="dr-demo",
+            password=PASSWORD,
+            team_name=TEAM,
+            team_role=TeamRole.PAIN_PHYSICIAN,
+            email="dr-demo@example.org",
         )
         services.create_clinician(
-            username="nurse-demo", password=PASSWORD, team_name=TEAM, team_role=TeamRole.NURSE
+            username="nurse-demo",
+            password=PASSWORD,
+            team_name=TEAM,
+            team_role=TeamRole.NURSE,
+            email="nurse-demo@example.org",
         )
         services.create_clinician(
             username="admin-demo", password=PASSWORD, team_name=TEAM, team_role=TeamRole.TEAM_ADMIN
