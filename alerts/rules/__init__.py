@@ -126,7 +126,8 @@ RULES: dict[str, Rule] = {
             "info",
             box2=9,
             referral=True,
-            params={"window_days": Param(1, 1, 14)},
+            # A week, like red flags: a wish synced late (or just after midnight) still counts.
+            params={"window_days": Param(7, 1, 14)},
             lookback_days=14,
         ),
         Rule(
@@ -201,7 +202,8 @@ def validate_params(code: str, params: Any) -> dict[str, list[str]]:
             errors[name] = [_("Unknown parameter for this rule.")]
         elif isinstance(value, bool) or not isinstance(value, int | float):
             errors[name] = [_("A number is required.")]
-        elif param.integer and not float(value).is_integer():
+        elif param.integer and not isinstance(value, int):
+            # 3.0 would pass a range check and then break range(days) in the rule.
             errors[name] = [_("A whole number is required.")]
         elif not param.minimum <= value <= param.maximum:
             errors[name] = [
