@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,154 @@ PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 BENCH_BROKER = "redis://127.0.0.1:6379/15"
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-any-deployment-0123456789abcdef"  # noqa: S105 - bench DB only
 VENV_BIN = ROOT / ".venv" / "bin"
+
+
+# --- the diary's tables, for raw inserts and COPY (every NOT NULL column; see diary/migrations)
+
+DIARY_TABLES = {
+    "checkin": "diary_checkin",
+    "adverse_effect": "diary_adverseeffect",
+    "bolus": "diary_ptabolus",
+    "medication": "diary_medicationdose",
+}
+DIARY_COMMON_COLUMNS = (
+    "id",
+    "patient_id",
+    "reported_by_id",
+    "reporter_role",
+    "timezone",
+    "local_date",
+    "created_at",
+    "updated_at",
+    "late",
+    "status",
+    "retracted_reason",
+    "version",
+    "fingerprint",
+    "ingest_key",
+)
+DIARY_COLUMNS = {
+    "checkin": (
+        *DIARY_COMMON_COLUMNS,
+        "recorded_at",
+        "pain_now",
+        "pain_worst",
+        "pain_least",
+        "pain_average",
+        "interference",
+        "interference_mean",
+        "neuropathic",
+        "pain_sites",
+        "breakthrough_episodes",
+        "symptoms",
+        "red_flags",
+        "wants_fewer_medications",
+        "wants_procedure_discussion",
+        "note",
+    ),
+    "adverse_effect": (
+        *DIARY_COMMON_COLUMNS,
+        "recorded_at",
+        "effect",
+        "grade",
+        "suspected_drug",
+        "limits_daily_activities",
+        "note",
+    ),
+    "bolus": (
+        *DIARY_COMMON_COLUMNS,
+        "occurred_at",
+        "outcome",
+        "dose",
+        "unit",
+        "pain_before",
+        "pain_after",
+        "source",
+    ),
+    "medication": (
+        *DIARY_COMMON_COLUMNS,
+        "taken_at",
+        "drug",
+        "dose",
+        "unit",
+        "route",
+        "kind",
+        "mme",
+        "mme_note",
+    ),
+}
+
+OBSERVED = {
+    "checkin": "recorded_at",
+    "adverse_effect": "recorded_at",
+    "bolus": "occurred_at",
+    "medication": "taken_at",
+}
+JSON_COLUMNS = frozenset({"interference", "neuropathic", "pain_sites", "symptoms", "red_flags"})
+_ROW_DEFAULTS = {
+    "checkin": {
+        "pain_worst": None,
+        "pain_least": None,
+        "pain_average": None,
+        "interference": {},
+        "interference_mean": None,
+        "neuropathic": [],
+        "pain_sites": [],
+        "breakthrough_episodes": None,
+        "symptoms": {},
+        "red_flags": [],
+        "wants_fewer_medications": False,
+        "wants_procedure_discussion": False,
+        "note": "",
+    },
+    "adverse_effect": {"suspected_drug": "", "limits_daily_activities": False, "note": ""},
+    "bolus": {"dose": None, "unit": "", "pain_before": None, "pain_after": None, "source": "patient"},
+    "medication": {"kind": "scheduled", "mme": None, "mme_note": ""},
+}
+
+
+def diary_row(kind: str, *, rng, patient_id, user_id, zone: str, observed: datetime, **fields: Any) -> tuple:
+    """A stored diary row for COPY, in DIARY_COLUMNS order: server fields filled as the
+    ingest path fills them, JSON columns as text."""
+    from zoneinfo import ZoneInfo
+
+    values = {
+        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+        "patient_id": patient_id,
+        "reported_by_id": user_id,
+        "reporter_role": "patient",
+        "timezone": zone,
+        "local_date": observed.astimezone(ZoneInfo(zone)).date(),
+        "created_at": observed,
+        "updated_at": observed,
+        "late": False,
+        "status": "active",
+        "retracted_reason": "",
+        "version": 1,
+        "fingerprint": f"{rng.getrandbits(256):064x}",
+        "ingest_key": None,
+        OBSERVED[kind]: observed,
+        **_ROW_DEFAULTS[kind],
+        **fields,
+    }
+    for name in JSON_COLUMNS & values.keys():
+        values[name] = json.dumps(values[name])
+    return tuple(values[c] for c in DIARY_COLUMNS[kind])
+
+
+def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+    """COPY rows into a table in the connection's current transaction; returns the count."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    n = 0
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
 
 
 # --- environment and database ------------------------------------------------------------

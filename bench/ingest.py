@@ -49,12 +49,8 @@ SECTIONS = {
     "boluses": "bolus",
     "medications": "medication",
 }
-TABLES = {
-    "checkin": "diary_checkin",
-    "adverse_effect": "diary_adverseeffect",
-    "bolus": "diary_ptabolus",
-    "medication": "diary_medicationdose",
-}
+TABLES = benchlib.DIARY_TABLES
+COLUMNS = benchlib.DIARY_COLUMNS
 # Share of each record type in a batch: a few days of a diary synced after being offline.
 MIX = {"checkins": 0.40, "adverse_effects": 0.20, "boluses": 0.15, "medications": 0.25}
 ZONE = "Europe/Rome"
@@ -93,62 +89,6 @@ DRUGS = (
     ("pregabalin", "oral", "mg", (75, 150)),
 )
 NOTES = ("", "", "", "slept badly", "pain worse after walking to the shop", "better after the rescue dose")
-COMMON_COLUMNS = (
-    "id",
-    "patient_id",
-    "reported_by_id",
-    "reporter_role",
-    "timezone",
-    "local_date",
-    "created_at",
-    "updated_at",
-    "late",
-    "status",
-    "retracted_reason",
-    "version",
-    "fingerprint",
-    "ingest_key",
-)
-COLUMNS = {
-    "checkin": (
-        *COMMON_COLUMNS,
-        "recorded_at",
-        "pain_now",
-        "pain_worst",
-        "pain_least",
-        "pain_average",
-        "interference",
-        "interference_mean",
-        "neuropathic",
-        "pain_sites",
-        "breakthrough_episodes",
-        "symptoms",
-        "red_flags",
-        "wants_fewer_medications",
-        "wants_procedure_discussion",
-        "note",
-    ),
-    "adverse_effect": (
-        *COMMON_COLUMNS,
-        "recorded_at",
-        "effect",
-        "grade",
-        "suspected_drug",
-        "limits_daily_activities",
-        "note",
-    ),
-    "bolus": (
-        *COMMON_COLUMNS,
-        "occurred_at",
-        "outcome",
-        "dose",
-        "unit",
-        "pain_before",
-        "pain_after",
-        "source",
-    ),
-    "medication": (*COMMON_COLUMNS, "taken_at", "drug", "dose", "unit", "route", "kind", "mme", "mme_note"),
-}
 USER_SECRET = "bench-ingest-patient"  # noqa: S105 - throwaway accounts in a throwaway database
 
 
