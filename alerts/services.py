@@ -284,7 +284,8 @@ def update_referral(
     rules = {c["rule"] for c in criteria.values() if c["rule"]}
     if any(RULES[r].severity == "urgent" for r in rules):
         priority = ReferralRecommendation.Priority.URGENT
-    elif any(n in criteria for n in CONTEXT_CRITERIA):
+    elif any(getattr(patient, flag) for flag in CONTEXT_CRITERIA.values()):
+        # SPEC: #7/#8 raise the priority of any referral, listed or not (#9 alone too).
         priority = ReferralRecommendation.Priority.HIGH
     else:
         priority = ReferralRecommendation.Priority.ROUTINE

@@ -1,0 +1,590 @@
+"""From a phone's sync to an alert, a referral and `box2_criteria_met`, end to end.
+
+Personas (tests/conftest.py): `patient` is Rosa (Europe/Rome), whom each test puts on the
+regimen it needs; `other_patient` is Bruno, same team; `clinician` is the team's pain
+physician (tier 2 of the default escalation policy); `team_admin` edits rules;
+`other_team_clinician` sees none of this team. `nurse` (below) is tier 1, with an email.
+Records are posted inside `django_capture_on_commit_callbacks(execute=True)`, so the
+evaluation the diary's commit announces runs before the assertions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from unittest import mock
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from alerts import services
+from alerts.models import Alert, AlertEvent, EvaluationRequest, Notification, ReferralRecommendation
+from alerts.rules import Finding
+from care.models import Patient
+from diary import signals
+from tests.alerts_helpers import checkin_item, frozen_clock, nurse_of, post_days, sync
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def nurse(team):
+    """Tier 1 of the default escalation policy: notified first, by email."""
+    return nurse_of(team)
+
+
+def set_patient(patient: Patient, **fields) -> Patient:
+    Patient.objects.filter(pk=patient.pk).update(**fields)
+    patient.refresh_from_db()
+    return patient
+
+
+@pytest.fixture
+def rosa(patient):
+    """The review's Clinical Box 1 patient: 300 mg/day oral morphine equivalent."""
+    return set_patient(patient, baseline_mme=300)
+
+
+@pytest.fixture
+def diary(api, django_capture_on_commit_callbacks):
+    """`diary(patient, {days_ago: pain}, **fields)` posts one check-in a day through sync/,
+    committed: the evaluation it announces has run when it returns."""
+
+    def post(patient, day_pains, **fields):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_days(api(patient.user), patient, day_pains, **fields)
+
+    return post
+
+
+def alerts_of(patient) -> dict[str, Alert]:
+    return {a.rule: a for a in Alert.objects.filter(patient=patient)}
+
+
+def test_the_receiver_is_connected_to_the_diary_announcement():
+    uids = [key[0] for key, *_ in signals.patients_changed.receivers]
+    assert "alerts.evaluate_changed_patients" in uids
+
+
+# --- Vignettes ------------------------------------------------------------------------------
+
+
+def test_clinical_box_1_rosa_pain_of_6_to_7_for_3_days_on_300_mme_raises_criterion_1(
+    api, rosa, clinician, nurse, diary
+):
+    diary(rosa, {2: 6, 1: 7, 0: 6})
+
+    alerts = alerts_of(rosa)
+    assert list(alerts) == ["persistent_pain"]
+    alert = alerts["persistent_pain"]
+    assert (alert.severity, alert.status, alert.box2_criteria) == ("warning", "open", [1])
+    today = rosa.local_today()
+    assert [d["date"] for d in alert.evidence["days"]] == [
+        (today - timedelta(days=n)).isoformat() for n in (2, 1, 0)
+    ]
+    assert [d["pain"] for d in alert.evidence["days"]] == [6, 7, 6]
+    assert len(alert.record_ids) == 3
+
+    referral = ReferralRecommendation.objects.get(patient=rosa)
+    assert (referral.status, referral.priority, referral.criteria_numbers) == ("suggested", "routine", [1])
+    assert referral.criteria[0]["rule"] == "persistent_pain"
+    assert referral.criteria[0]["evidence"] == alert.evidence
+
+    summary = api(clinician).get(f"/api/v1/patients/{rosa.pk}/summary/?days=7").json()
+    assert summary["box2_criteria_met"] == [1]
+    own = api(rosa.user).get(f"/api/v1/patients/{rosa.pk}/summary/?days=7").json()
+    assert own["box2_criteria_met"] == [1]
+
+    # The nurse (tier 1) is told at once; a warning escalates after 4 hours.
+    assert [(n.recipient, n.channel, n.kind) for n in alert.notifications.all()] == [
+        (nurse, "email", "alert")
+    ]
+    assert alert.escalation_tier == 1
+    assert alert.escalation_due_at == alert.created_at + timedelta(hours=4)
+    assert [e.kind for e in alert.events.all()] == ["created", "notified"]
+
+
+def test_a_controlled_patient_with_pain_2_to_3_raises_nothing(api, rosa, clinician, diary):
+    diary(
+        rosa,
+        {6: 3, 5: 2, 4: 3, 3: 3, 2: 2, 1: 3, 0: 2},
+        interference={"mood": 2, "sleep": 3, "work": 2, "walking": 1},
+    )
+
+    assert Alert.objects.filter(patient=rosa).count() == 0
+    assert ReferralRecommendation.objects.filter(patient=rosa).count() == 0
+    summary = api(clinician).get(f"/api/v1/patients/{rosa.pk}/summary/?days=7").json()
+    assert summary["box2_criteria_met"] == []
+
+
+def test_the_same_pain_without_opioids_asks_to_review_analgesia_and_refers_no_one(patient, diary):
+    diary(patient, {2: 6, 1: 6, 0: 6})
+
+    assert list(alerts_of(patient)) == ["uncontrolled_pain_no_opioid"]
+    assert alerts_of(patient)["uncontrolled_pain_no_opioid"].box2_criteria == []
+    assert not ReferralRecommendation.objects.filter(patient=patient).exists()
+
+
+def test_an_opioid_dose_logged_in_the_sync_puts_the_patient_on_opioids(
+    api, patient, diary, django_capture_on_commit_callbacks
+):
+    dose = {
+        "id": "6d1c1c9e-0000-4000-8000-000000000001",
+        "taken_at": checkin_item(patient, 1, 0)["recorded_at"],
+        "drug": "morphine",
+        "dose": 10,
+        "unit": "mg",
+        "route": "oral",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(
+            api(patient.user),
+            checkins=[checkin_item(patient, n, 6) for n in (2, 1, 0)],
+            medications=[dose],
+        )
+
+    assert list(alerts_of(patient)) == ["persistent_pain"]
+
+
+def test_a_red_flag_is_urgent_and_notifies_at_once(patient, nurse, diary):
+    diary(patient, {0: 3}, red_flags=["saddle_numbness"])
+
+    alert = alerts_of(patient)["red_flag"]
+    assert alert.severity == "urgent"
+    assert alert.box2_criteria == []
+    assert alert.evidence["red_flags"] == ["saddle_numbness"]
+    assert alert.escalation_due_at == alert.created_at + timedelta(minutes=15)
+    assert alert.notifications.get().recipient == nurse
+
+
+@pytest.mark.parametrize(
+    ("flags", "criteria", "priority"),
+    [
+        ({}, [1], "routine"),
+        ({"substance_use_history": True}, [1, 7], "high"),
+        ({"organ_failure": True}, [1, 8], "high"),
+        ({"substance_use_history": True, "organ_failure": True}, [1, 7, 8], "high"),
+    ],
+    ids=["no-context", "sud", "organ-failure", "both"],
+)
+def test_context_flags_are_listed_with_a_pain_criterion_and_raise_the_priority(
+    rosa, diary, flags, criteria, priority
+):
+    set_patient(rosa, **flags)
+    diary(rosa, {2: 5, 1: 5, 0: 5})
+
+    assert alerts_of(rosa)["persistent_pain"].box2_criteria == criteria
+    referral = ReferralRecommendation.objects.get(patient=rosa)
+    assert (referral.criteria_numbers, referral.priority) == (criteria, priority)
+
+
+def test_rapid_deterioration_makes_the_referral_urgent(rosa, diary):
+    set_patient(rosa, substance_use_history=True)
+    diary(rosa, {2: 5, 1: 8, 0: 8})
+
+    assert set(alerts_of(rosa)) == {"persistent_pain", "rapid_deterioration"}
+    assert alerts_of(rosa)["rapid_deterioration"].severity == "urgent"
+    referral = ReferralRecommendation.objects.get(patient=rosa)
+    assert referral.criteria_numbers == [1, 5, 7]
+    assert referral.priority == "urgent"
+
+
+def test_a_wish_for_a_procedure_with_a_substance_use_history_is_a_high_priority_referral(patient, diary):
+    # SPEC: #7 and #8 "raise the priority of any referral"; listed as criteria only with a
+    # pain criterion.
+    set_patient(patient, substance_use_history=True)
+    diary(patient, {0: 2}, wants_procedure_discussion=True)
+
+    alert = alerts_of(patient)["patient_preference"]
+    assert alert.box2_criteria == [9]
+    referral = ReferralRecommendation.objects.get(patient=patient)
+    assert (referral.criteria_numbers, referral.priority) == ([9], "high")
+
+
+# --- Local days: DST and late syncs ----------------------------------------------------------
+
+
+ROME_SPRING = [
+    # 2025-03-30 02:00 → 03:00 in Europe/Rome: 02:30 does not exist that night.
+    ("2025-03-29T02:30:00+01:00", 6),
+    ("2025-03-29T23:30:00+01:00", 5),
+    ("2025-03-30T02:30:00+01:00", 6),  # a phone still on winter time: 03:30 CEST
+    ("2025-03-30T03:30:00+02:00", 7),
+    ("2025-03-31T02:30:00+02:00", 6),
+]
+ROME_AUTUMN = [
+    # 2025-10-26 03:00 → 02:00: 02:30 happens twice.
+    ("2025-10-25T23:30:00+02:00", 6),
+    ("2025-10-26T02:30:00+02:00", 5),
+    ("2025-10-26T02:30:00+01:00", 7),
+    ("2025-10-27T00:30:00+01:00", 6),
+    ("2025-10-27T02:30:00+01:00", 5),
+]
+
+
+@pytest.mark.parametrize(
+    ("entries", "now", "days"),
+    [
+        (ROME_SPRING, "2025-03-31T12:00:00+02:00", [("2025-03-29", 6), ("2025-03-30", 7), ("2025-03-31", 6)]),
+        (ROME_AUTUMN, "2025-10-27T12:00:00+01:00", [("2025-10-25", 6), ("2025-10-26", 7), ("2025-10-27", 6)]),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+def test_dst_days_count_as_one_local_day_each(
+    api, rosa, clinician, django_capture_on_commit_callbacks, entries, now, days
+):
+    arrival = datetime.fromisoformat(now)
+    set_patient(rosa, enrolled_on=date(2025, 1, 1), activated_at=datetime(2025, 1, 2, tzinfo=UTC))
+    items = [checkin_item(rosa, 0, pain, recorded_at=datetime.fromisoformat(at)) for at, pain in entries]
+
+    with frozen_clock(arrival), django_capture_on_commit_callbacks(execute=True):
+        sync(api(rosa.user), checkins=items)
+        summary = api(clinician).get(f"/api/v1/patients/{rosa.pk}/summary/?days=3").json()
+
+    alert = alerts_of(rosa)["persistent_pain"]
+    assert [(d["date"], d["pain"]) for d in alert.evidence["days"]] == days
+    assert len(alert.record_ids) == len(entries)
+    assert [(d["date"], d["pain_worst"]) for d in summary["days"]] == days
+    assert summary["adherence"] == {"days_with_checkin": 3, "days": 3}
+
+
+def test_a_late_sync_raises_the_alert_says_late_and_starts_escalation_at_arrival(
+    api, rosa, clinician, nurse, diary
+):
+    arrival = datetime.now(UTC).replace(microsecond=0)
+    with frozen_clock(arrival):
+        # Recorded offline 3, 2 and 1 days ago; nothing today yet.
+        results = diary(rosa, {3: 6, 2: 6, 1: 6})
+
+    assert all(r["status"] == "created" for r in results)
+    alert = alerts_of(rosa)["persistent_pain"]
+    assert alert.late is True
+    assert alert.created_at == arrival
+    assert alert.escalation_due_at == arrival + timedelta(hours=4)
+    assert alert.events.get(kind="created").detail == {"late": True}
+    detail = api(clinician).get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert detail["late"] is True
+    assert any(d.get("late") for d in detail["evidence"]["days"])
+
+
+def test_a_late_red_flag_is_still_urgent(rosa, nurse, diary):
+    diary(rosa, {3: 2}, red_flags=["sleepy_slow_breathing"])
+
+    alert = alerts_of(rosa)["red_flag"]
+    assert (alert.severity, alert.late) == ("urgent", True)
+
+
+# --- One evaluation per sync, bounded cost, idempotence ----------------------------------------
+
+
+def test_a_sync_of_300_records_evaluates_the_patient_once(api, rosa, django_capture_on_commit_callbacks):
+    items = [checkin_item(rosa, n // 10, 5, recorded_at=None) for n in range(300)]
+    for n, item in enumerate(items):
+        item["recorded_at"] = (
+            datetime.fromisoformat(item["recorded_at"]) - timedelta(minutes=n % 10)
+        ).isoformat()
+
+    with (
+        mock.patch.object(services, "evaluate_patient", wraps=services.evaluate_patient) as evaluations,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        results = sync(api(rosa.user), checkins=items)
+
+    assert len(results) == 300
+    assert evaluations.call_count == 1
+    assert str(evaluations.call_args.kwargs["patient_id"]) == str(rosa.pk)
+    assert not EvaluationRequest.objects.exists()
+    assert list(alerts_of(rosa)) == ["persistent_pain"]
+
+
+def test_a_retried_sync_announces_nothing_and_evaluates_nothing(
+    api, rosa, django_capture_on_commit_callbacks
+):
+    items = [checkin_item(rosa, n, 6) for n in (2, 1, 0)]
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(api(rosa.user), checkins=items)
+    with (
+        mock.patch.object(services, "evaluate_patient", wraps=services.evaluate_patient) as evaluations,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        sync(api(rosa.user), checkins=items)
+
+    assert evaluations.call_count == 0
+
+
+def store_history(patient: Patient, days: int) -> None:
+    """A check-in and a morphine dose on each of `days` local days, stored by the diary's
+    write path without announcing (the test evaluates explicitly); the last 3 days at pain 6."""
+    import uuid
+
+    from diary.services import build_record, store_records
+
+    now = datetime.now(UTC)
+    ingest = uuid.uuid4()
+    records = []
+    for n in range(days):
+        at = datetime.combine(patient.local_today() - timedelta(days=n), time(9), tzinfo=patient.zone)
+        at = min(at, now - timedelta(minutes=5))
+        records.append(("checkin", {"id": uuid.uuid4(), "recorded_at": at, "pain_now": 6 if n < 3 else 2}))
+        records.append(
+            (
+                "medication",
+                {
+                    "id": uuid.uuid4(),
+                    "taken_at": at,
+                    "drug": "morphine",
+                    "dose": 10,
+                    "unit": "mg",
+                    "route": "oral",
+                },
+            )
+        )
+    built = [
+        (
+            kind,
+            build_record(
+                kind=kind, patient=patient, reporter=patient.user, data=data, now=now, ingest_key=ingest
+            ),
+        )
+        for kind, data in records
+    ]
+    store_records(records=built, ingest_key=ingest)
+
+
+def evaluation_queries(patient: Patient) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        services.evaluate_patient(patient_id=patient.pk)
+    return len(queries)
+
+
+def test_evaluation_costs_the_same_queries_after_a_week_or_a_year(team, nurse):
+    from tests.factories import PatientFactory
+
+    week = PatientFactory(care_team=team, enrolled_on=date.today() - timedelta(days=400))  # noqa: DTZ011
+    year = PatientFactory(care_team=team, enrolled_on=date.today() - timedelta(days=400))  # noqa: DTZ011
+    store_history(week, 7)
+    store_history(year, 365)
+
+    week_queries = evaluation_queries(week)
+    year_queries = evaluation_queries(year)
+
+    assert week_queries == year_queries
+    assert list(alerts_of(week)) == list(alerts_of(year)) == ["persistent_pain"]
+
+
+def counts() -> tuple[int, ...]:
+    return (
+        Alert.objects.count(),
+        AlertEvent.objects.count(),
+        Notification.objects.count(),
+        ReferralRecommendation.objects.count(),
+    )
+
+
+def test_two_evaluations_in_a_row_change_nothing_the_second_time(rosa, nurse, diary):
+    diary(rosa, {2: 8, 1: 8, 0: 8}, red_flags=["new_limb_weakness"])
+    referral = ReferralRecommendation.objects.get(patient=rosa)
+    before = counts()
+
+    assert services.evaluate_patient(patient_id=rosa.pk) == []
+
+    assert counts() == before
+    referral.refresh_from_db()
+    assert ReferralRecommendation.objects.get(patient=rosa).updated_at == referral.updated_at
+
+
+# --- One open alert per rule: updates, severity, cooldown ---------------------------------------
+
+
+def test_more_qualifying_data_updates_the_open_alert_instead_of_opening_another(rosa, nurse, diary):
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    alert = alerts_of(rosa)["persistent_pain"]
+    notified = alert.notifications.count()
+
+    diary(rosa, {0: 7})
+
+    assert Alert.objects.filter(patient=rosa, rule="persistent_pain").count() == 1
+    alert.refresh_from_db()
+    assert [e.kind for e in alert.events.all()] == ["created", "notified", "updated"]
+    assert len(alert.record_ids) == 4
+    assert alert.evidence["days"][-1]["pain"] == 7
+    assert alert.notifications.count() == notified  # new evidence alone notifies no one
+    assert ReferralRecommendation.objects.filter(patient=rosa).count() == 1
+
+
+def test_severity_only_rises_and_a_rise_notifies_again(rosa, nurse, diary):
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    alert = alerts_of(rosa)["persistent_pain"]
+    ids = tuple(alert.record_ids)
+
+    def apply(severity: str):
+        finding = Finding("persistent_pain", severity, alert.evidence, record_ids=ids)
+        with transaction.atomic():
+            services.apply_findings(patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at)
+
+    apply("urgent")
+    alert.refresh_from_db()
+    assert alert.severity == "urgent"
+    assert alert.events.filter(kind="severity_raised").get().detail == {"from": "warning", "to": "urgent"}
+    assert list(alert.notifications.values_list("kind", flat=True)) == ["alert", "severity_raised"]
+    assert alert.escalation_due_at == alert.created_at + timedelta(minutes=15)
+
+    apply("warning")
+    alert.refresh_from_db()
+    assert alert.severity == "urgent"
+    assert alert.notifications.count() == 2
+
+
+def resolve(api, clinician, alert) -> None:
+    response = api(clinician).post(
+        f"/api/v1/alerts/{alert.pk}/resolve/", {"resolution": "seen"}, format="json"
+    )
+    assert response.status_code == 200
+
+
+def test_after_resolution_the_same_evidence_within_the_cooldown_does_not_reopen(api, rosa, clinician, diary):
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    resolve(api, clinician, alerts_of(rosa)["persistent_pain"])
+
+    services.evaluate_patient(patient_id=rosa.pk)
+    diary(rosa, {0: 8})  # new evidence, still within 72 h
+
+    assert Alert.objects.filter(patient=rosa, rule="persistent_pain").count() == 1
+    assert not Alert.objects.filter(patient=rosa).unresolved().exists()
+
+
+def test_after_the_cooldown_only_new_evidence_reopens(api, rosa, clinician, nurse, diary):
+    start = datetime.now(UTC).replace(microsecond=0)
+    with frozen_clock(start) as clock:
+        diary(rosa, {0: 2}, red_flags=["pump_site_infection"])
+        first = alerts_of(rosa)["red_flag"]
+        resolve(api, clinician, first)
+
+        clock[0] = start + timedelta(hours=73)
+        services.evaluate_patient(patient_id=rosa.pk)  # the old red flag is still in the window
+        assert not Alert.objects.filter(patient=rosa).unresolved().exists()
+
+        diary(rosa, {0: 2}, red_flags=["pump_site_infection"])
+
+    reopened = Alert.objects.filter(patient=rosa).unresolved().get()
+    assert reopened.pk != first.pk
+    assert reopened.rule == "red_flag"
+
+
+def test_a_higher_severity_breaks_the_cooldown(api, rosa, clinician, nurse, diary):
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    alert = alerts_of(rosa)["persistent_pain"]
+    resolve(api, clinician, alert)
+    finding = Finding("persistent_pain", "urgent", alert.evidence, record_ids=tuple(alert.record_ids))
+
+    with transaction.atomic():
+        raised = services.apply_findings(
+            patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at
+        )
+
+    assert [a.severity for a in raised] == ["urgent"]
+
+
+# --- Thresholds per team and per patient ---------------------------------------------------------
+
+
+def post_rule(api, user, **body):
+    return api(user).post("/api/v1/alert-rules/", body, format="json")
+
+
+def test_a_team_threshold_changes_what_fires(api, team, team_admin, rosa, diary):
+    response = post_rule(
+        api, team_admin, rule="persistent_pain", care_team=str(team.pk), params={"min_pain": 7}
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["params"] == {"min_pain": 7}
+
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    assert "persistent_pain" not in alerts_of(rosa)
+
+    diary(rosa, {2: 7, 1: 7, 0: 7})
+    assert "persistent_pain" in alerts_of(rosa)
+
+
+def test_a_patient_override_wins_over_the_team_default(api, team, team_admin, rosa, other_patient, diary):
+    bruno = set_patient(other_patient, baseline_mme=60)
+    assert (
+        post_rule(
+            api, team_admin, rule="persistent_pain", care_team=str(team.pk), params={"min_pain": 7}
+        ).status_code
+        == 201
+    )
+    response = post_rule(
+        api,
+        team_admin,
+        rule="persistent_pain",
+        care_team=str(team.pk),
+        patient=str(rosa.pk),
+        params={"min_pain": 5},
+    )
+    assert response.status_code == 201, response.content
+
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    diary(bruno, {2: 6, 1: 6, 0: 6})
+
+    assert "persistent_pain" in alerts_of(rosa)
+    assert "persistent_pain" not in alerts_of(bruno)
+
+
+def test_a_rule_disabled_for_the_team_does_not_fire(api, team, team_admin, patient, diary):
+    response = post_rule(api, team_admin, rule="red_flag", care_team=str(team.pk), enabled=False)
+    assert response.status_code == 201
+
+    diary(patient, {0: 2}, red_flags=["saddle_numbness"])
+
+    assert "red_flag" not in alerts_of(patient)
+
+
+def test_a_wrong_parameter_is_a_400_naming_it(api, team, team_admin):
+    response = post_rule(
+        api, team_admin, rule="persistent_pain", care_team=str(team.pk), params={"min_pain": 11}
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["params.min_pain"]
+
+    response = post_rule(
+        api, team_admin, rule="persistent_pain", care_team=str(team.pk), params={"min_pian": 7}
+    )
+    assert list(response.json()["errors"]) == ["params.min_pian"]
+
+
+def test_a_patch_with_a_wrong_parameter_is_a_400_naming_it(api, team, team_admin):
+    config = post_rule(api, team_admin, rule="pain_interference", care_team=str(team.pk)).json()
+
+    response = api(team_admin).patch(
+        f"/api/v1/alert-rules/{config['id']}/", {"params": {"min_mean": "5"}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["params.min_mean"]
+
+
+def test_a_plain_clinician_reads_rules_but_cannot_write_them(api, team, team_admin, clinician):
+    config = post_rule(
+        api, team_admin, rule="persistent_pain", care_team=str(team.pk), params={"min_pain": 6}
+    ).json()
+
+    assert post_rule(api, clinician, rule="red_flag", care_team=str(team.pk)).status_code == 403
+    assert (
+        api(clinician)
+        .patch(f"/api/v1/alert-rules/{config['id']}/", {"enabled": False}, format="json")
+        .status_code
+        == 403
+    )
+    listed = api(clinician).get("/api/v1/alert-rules/").json()
+    assert [c["id"] for c in listed] == [config["id"]]
+
+
+def test_another_team_does_not_see_the_rules(api, team, team_admin, other_team_clinician):
+    config = post_rule(api, team_admin, rule="persistent_pain", care_team=str(team.pk)).json()
+
+    assert api(other_team_clinician).get(f"/api/v1/alert-rules/{config['id']}/").status_code == 404
+    assert api(other_team_clinician).get("/api/v1/alert-rules/").json() == []
+    response = post_rule(api, other_team_clinician, rule="persistent_pain", care_team=str(team.pk))
+    assert response.status_code in {400, 403}
