@@ -110,3 +110,12 @@ def frozen_clock(moment: datetime) -> Iterator[list[datetime]]:
     clock = [moment]
     with mock.patch("django.utils.timezone.now", side_effect=lambda: clock[0]):
         yield clock
+
+
+class RecordingPushTransport:
+    """A fake push provider (the network boundary): remembers what it was asked to send."""
+
+    sent: list[dict[str, Any]] = []
+
+    def send(self, *, platform: str, token: str, payload: dict) -> None:
+        self.sent.append({"platform": platform, "token": token, **payload})
