@@ -39,11 +39,15 @@ class CommaListFilter(django_filters.BaseInFilter, django_filters.CharFilter):
     """`status=open,resolved`"""
 
 
+class UUIDListFilter(django_filters.BaseInFilter, django_filters.UUIDFilter):
+    """`patient=<uuid>,<uuid>`: a malformed id is a 400, not a 500 from the database."""
+
+
 class AlertFilter(django_filters.FilterSet):
     status = CommaListFilter(field_name="status")
     severity = CommaListFilter(field_name="severity")
     rule = CommaListFilter(field_name="rule")
-    patient = django_filters.BaseInFilter(field_name="patient_id")
+    patient = UUIDListFilter(field_name="patient_id")
 
     class Meta:
         model = Alert
@@ -126,7 +130,7 @@ class AlertViewSet(
 
 class ReferralFilter(django_filters.FilterSet):
     status = CommaListFilter(field_name="status")
-    patient = django_filters.BaseInFilter(field_name="patient_id")
+    patient = UUIDListFilter(field_name="patient_id")
 
     class Meta:
         model = ReferralRecommendation

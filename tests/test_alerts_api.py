@@ -171,6 +171,14 @@ def test_alerts_filter_by_a_list_of_patients(api, team, patient, other_patient, 
     ]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/alerts/", "/api/v1/referrals/"])
+def test_a_malformed_patient_filter_is_a_400_not_a_500(api, clinician, path):
+    response = api(clinician).get(f"{path}?patient=not-a-uuid")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["patient"]
+
+
 def test_the_alert_detail_has_the_api_shape_with_events(api, patient, clinician, nurse, diary):
     diary(patient, {0: 2}, red_flags=["new_limb_weakness"])
     alert = Alert.objects.get(patient=patient)
