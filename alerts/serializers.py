@@ -93,17 +93,19 @@ class AlertRuleConfigSerializer(serializers.ModelSerializer):
         rule = attrs.get("rule", getattr(self.instance, "rule", None))
         team = attrs.get("care_team", getattr(self.instance, "care_team", None))
         patient = attrs.get("patient", getattr(self.instance, "patient", None))
-        errors = validate_params(rule, attrs.get("params", {}))
+        # A PATCH of the rule alone keeps the stored params: they must suit the new rule.
+        errors = validate_params(rule, attrs.get("params", getattr(self.instance, "params", {})))
         if errors:
             raise serializers.ValidationError({"params": errors})
         if patient is not None and patient.care_team_id != team.pk:
             raise serializers.ValidationError({"patient": [_("This patient is not in this care team.")]})
-        if self.instance is None:
-            taken = AlertRuleConfig.objects.filter(rule=rule, care_team=team, patient=patient)
-            if taken.exists():
-                raise serializers.ValidationError(
-                    {"rule": [_("This rule is already configured here; change it with PATCH.")]}
-                )
+        taken = AlertRuleConfig.objects.filter(rule=rule, care_team=team, patient=patient)
+        if self.instance is not None:  # a PATCH onto another config's rule would break the constraint
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(
+                {"rule": [_("This rule is already configured here; change it with PATCH.")]}
+            )
         return attrs
 
 

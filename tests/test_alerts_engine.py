@@ -588,3 +588,29 @@ def test_another_team_does_not_see_the_rules(api, team, team_admin, other_team_c
     assert api(other_team_clinician).get("/api/v1/alert-rules/").json() == []
     response = post_rule(api, other_team_clinician, rule="persistent_pain", care_team=str(team.pk))
     assert response.status_code in {400, 403}
+
+
+def test_a_second_config_for_the_same_rule_is_a_400_by_post_or_patch(api, team, team_admin):
+    post_rule(api, team_admin, rule="persistent_pain", care_team=str(team.pk))
+    other = post_rule(api, team_admin, rule="red_flag", care_team=str(team.pk)).json()
+
+    again = post_rule(api, team_admin, rule="persistent_pain", care_team=str(team.pk))
+    moved = api(team_admin).patch(
+        f"/api/v1/alert-rules/{other['id']}/", {"rule": "persistent_pain"}, format="json"
+    )
+
+    assert (again.status_code, list(again.json()["errors"])) == (400, ["rule"])
+    assert (moved.status_code, list(moved.json()["errors"])) == (400, ["rule"])
+
+
+def test_patching_the_rule_checks_the_stored_params_against_the_new_rule(api, team, team_admin):
+    config = post_rule(
+        api, team_admin, rule="persistent_pain", care_team=str(team.pk), params={"min_pain": 7}
+    ).json()
+
+    response = api(team_admin).patch(
+        f"/api/v1/alert-rules/{config['id']}/", {"rule": "red_flag"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["params.min_pain"]
