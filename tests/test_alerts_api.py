@@ -809,3 +809,93 @@ def test_a_reminder_push_is_delivered_through_the_transport(
     assert push["token"] == "rosa-phone"
     assert push["kind"] == "reminder"
     assert push["title"] == "Pain diary"
+
+
+def test_without_a_reminder_time_a_patient_is_nudged_after_2_days_without_a_checkin(patient):
+    Device.objects.create(user=patient.user, platform="fcm", token="rosa-phone")
+    Patient.objects.filter(pk=patient.pk).update(activated_at=at_local(patient, 9, days=-5))
+    store_checkin(patient, days_ago=2)
+
+    run_reminders(at_local(patient, 17, 55))
+    assert reminders() == []
+    run_reminders(at_local(patient, 18, 5))
+
+    [reminder] = reminders()
+    assert reminder.payload == {"missed_days": 2}
+
+
+def test_a_patient_who_never_checked_in_is_nudged_counting_from_activation(patient):
+    # SPEC: missed days count from the activation when there is no check-in.
+    Device.objects.create(user=patient.user, platform="fcm", token="rosa-phone")
+    Patient.objects.filter(pk=patient.pk).update(activated_at=at_local(patient, 9, days=-2))
+
+    run_reminders(at_local(patient, 18, 5))
+
+    [reminder] = reminders()
+    assert reminder.payload == {"missed_days": 2}
+
+
+def test_a_patient_checking_in_daily_without_a_reminder_time_gets_no_nudge(patient):
+    Device.objects.create(user=patient.user, platform="fcm", token="rosa-phone")
+    store_checkin(patient, days_ago=1)
+
+    run_reminders(at_local(patient, 18, 5))
+
+    assert reminders() == []
+
+
+# --- Rules that close with time, on the beat ---------------------------------------------------
+
+
+def store_checkin(patient, days_ago: int) -> None:
+    """A check-in stored by the diary's write path without running the evaluation (its
+    announcement waits for a commit that a test transaction never makes)."""
+    import uuid
+
+    from diary.services import build_record, store_records
+
+    now = datetime.now(UTC)
+    at = min(at_local(patient, 9, days=-days_ago), now - timedelta(minutes=5))
+    ingest = uuid.uuid4()
+    data = {"id": uuid.uuid4(), "recorded_at": at, "pain_now": 2}
+    record = build_record(
+        kind="checkin", patient=patient, reporter=patient.user, data=data, now=now, ingest_key=ingest
+    )
+    store_records(records=[("checkin", record)], ingest_key=ingest)
+
+
+@pytest.mark.parametrize(("days", "alerts"), [(3, []), (4, ["missed_diary"])])
+def test_the_beat_raises_missed_diary_after_4_local_days_without_a_checkin(patient, nurse, days, alerts):
+    store_checkin(patient, days_ago=days)
+
+    schedule.evaluate_time_rules()
+
+    assert [a.rule for a in Alert.objects.filter(patient=patient)] == alerts
+    assert not Notification.objects.exists()  # info: for the digest, not paged
+
+
+@pytest.mark.parametrize(("days", "alerts"), [(3, []), (4, ["missed_diary"])])
+def test_missed_diary_counts_from_activation_when_there_is_no_checkin(patient, days, alerts):
+    Patient.objects.filter(pk=patient.pk).update(activated_at=at_local(patient, 9, days=-days))
+
+    schedule.evaluate_time_rules()
+
+    assert [a.rule for a in Alert.objects.filter(patient=patient)] == alerts
+
+
+def test_a_patient_who_never_activated_the_app_is_not_evaluated_on_the_beat(patient):
+    Patient.objects.filter(pk=patient.pk).update(activated_at=None)
+
+    assert schedule.evaluate_time_rules() == 0
+    assert not Alert.objects.exists()
+
+
+def test_the_beat_raises_a_pump_refill_due(patient):
+    Patient.objects.filter(pk=patient.pk).update(
+        idds=True, idds_next_refill_date=patient.local_today() + timedelta(days=3)
+    )
+
+    schedule.evaluate_time_rules()
+
+    alert = Alert.objects.get(patient=patient)
+    assert (alert.rule, alert.severity, alert.evidence["days_left"]) == ("pump_refill_due", "info", 3)
