@@ -37,9 +37,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # swept again.
 CLAIM_TIMEOUT_SECONDS = 2
 SWEEP_GRACE_SECONDS = 1
-# The Redis database the worker tests use on the shared server (never 0 or 1: CI's broker
-# and cache).
-TEST_REDIS_DB = 14
+# The Redis databases the worker tests may take on the shared server, first free first:
+# never 0 or 1 (CI's broker and cache) nor 15 (bench/). Several test runs may share the
+# server at once; each takes a database of its own (see `claim_redis_db`).
+TEST_REDIS_DBS = range(14, 1, -1)
+OWNER_KEY = "crossroad:reliability:owner"
+USED_KEY = "crossroad:reliability:used"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
@@ -70,9 +73,40 @@ def shared_redis_address() -> tuple[str, int]:
     return "127.0.0.1", 6379
 
 
-def shared_redis_url(db: int = TEST_REDIS_DB) -> str:
+def shared_redis_url(db: int = TEST_REDIS_DBS[0]) -> str:
     host, port = shared_redis_address()
     return f"redis://{host}:{port}/{db}"
+
+
+@contextlib.contextmanager
+def claim_redis_db(lease_seconds: int = 900) -> Iterator[str]:
+    """An empty database of the shared Redis for this test alone; emptied afterwards.
+
+    A database is taken by setting OWNER_KEY in it (NX, with a lease, so a crashed run
+    frees it). One that holds keys of someone else is left alone; one that holds only what
+    a crashed run of these tests left behind (USED_KEY) is emptied and taken.
+    """
+    token = uuid.uuid4().hex
+    for db in TEST_REDIS_DBS:
+        client = redis.Redis.from_url(shared_redis_url(db), socket_timeout=5)
+        if not client.set(OWNER_KEY, token, nx=True, ex=lease_seconds):
+            client.close()
+            continue  # another run of these tests has it
+        if client.dbsize() > 1 and not client.exists(USED_KEY):
+            client.delete(OWNER_KEY)
+            client.close()
+            continue  # someone else's data
+        for key in client.scan_iter(count=1000):
+            if key != OWNER_KEY.encode():
+                client.delete(key)
+        client.set(USED_KEY, token)
+        try:
+            yield shared_redis_url(db)
+        finally:
+            client.flushdb()
+            client.close()
+        return
+    raise RuntimeError(f"no free Redis database among {list(TEST_REDIS_DBS)} at {shared_redis_url(0)}")
 
 
 def redis_answers(url: str) -> bool:
@@ -306,16 +340,20 @@ class Worker:
     def children(self) -> list[int]:
         return _children(self.pid) if self.alive() else []
 
-    def kill_child(self, timeout: float = 30) -> int:
-        """SIGKILL the child running tasks; return once the main process has a new one."""
+    def kill_child(self) -> int:
+        """SIGKILL the child running tasks, now; returns its pid."""
         children = self.children()
         assert len(children) == 1, f"expected one pool child, found {children}"
         (child,) = children
         os.kill(child, signal.SIGKILL)
         self.kills += 1
-        respawned = wait_until(lambda: (c := self.children()) and child not in c, timeout, 0.02)
-        assert respawned, f"no new pool child after killing {child}:\n{self.log_tail()}"
         return child
+
+    def wait_for_new_child(self, killed: int, timeout: float = 30) -> None:
+        """The main process notices a lost child at once or on its 5-second maintenance
+        timer, requeues its message (reject_on_worker_lost) and forks a new one."""
+        respawned = wait_until(lambda: (c := self.children()) and killed not in c, timeout, 0.02)
+        assert respawned, f"no new pool child after killing {killed}:\n{self.log_tail()}"
 
     def log(self) -> str:
         try:
