@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -53,16 +55,27 @@ class RecordSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         patient = self.context.get("patient")
         observed_field = self.Meta.model.observed_field
-        observed = attrs.get(observed_field)
-        if patient is not None and observed is not None:
-            zone = attrs.get("timezone") or getattr(self.instance, "timezone", None) or patient.timezone
-            from zoneinfo import ZoneInfo
-
-            if observed.astimezone(ZoneInfo(zone)).date() < patient.enrolled_on:
-                raise serializers.ValidationError(
-                    {observed_field: [_("This is before the patient's enrollment date.")]}
-                )
+        # A new record, or a correction of its time or zone: its local day must not be
+        # before enrollment. Other corrections leave the day alone and are not re-checked.
+        if patient is None or (observed_field not in attrs and "timezone" not in attrs):
+            return attrs
+        observed = attrs.get(observed_field, getattr(self.instance, observed_field, None))
+        zone = attrs.get("timezone") or getattr(self.instance, "timezone", None) or patient.timezone
+        if observed is not None and observed.astimezone(ZoneInfo(zone)).date() < patient.enrolled_on:
+            raise serializers.ValidationError(
+                {observed_field: [_("This is before the patient's enrollment date.")]}
+            )
         return attrs
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # The moment observed reads as the phone showed it: wall clock and offset in the
+        # record's own zone (the same instant as the UTC that is stored).
+        observed_field = self.Meta.model.observed_field
+        observed = getattr(instance, observed_field, None)
+        if observed is not None and instance.timezone:
+            data[observed_field] = observed.astimezone(ZoneInfo(instance.timezone)).isoformat()
+        return data
 
 
 class InterferenceSerializer(serializers.Serializer):

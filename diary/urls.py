@@ -14,7 +14,7 @@ router.register("diary/medications", views.MedicationDoseViewSet, basename="medi
 urlpatterns = [
     path("catalog/", CatalogView.as_view(), name="catalog"),
     path("sync/", views.SyncView.as_view(), name="sync"),
-    path("patients/<uuid:patient_id>/summary/", views.SummaryView.as_view(), name="patient-summary"),
+    path("patients/<str:patient_id>/summary/", views.SummaryView.as_view(), name="patient-summary"),
     path("patients/<uuid:patient_id>/fhir/", FhirExportView.as_view(), name="patient-fhir"),
     path("patients/<uuid:patient_id>/export.csv", CsvExportView.as_view(), name="patient-export-csv"),
     *router.urls,

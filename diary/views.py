@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -21,7 +22,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.errors import ERROR_RESPONSES
+from backend.errors import ERROR_RESPONSES, detail_response
 from care.access import AuditedReadMixin, require_diary_read, require_diary_write, visible_patient
 from care.models import Patient
 from diary import services
@@ -53,6 +54,9 @@ _409 = OpenApiResponse(
 )
 
 
+_404 = detail_response("The patient named is not one the caller may know (an unlinked or revoked caregiver).")
+
+
 class RecordViewSet(
     AuditedReadMixin,
     mixins.ListModelMixin,
@@ -63,6 +67,9 @@ class RecordViewSet(
 
     kind: str
     http_method_names = ["get", "post", "patch", "head", "options"]
+    # Any path segment reaches get_object, which answers a JSON 404 for a malformed id
+    # (the router's default pattern would leave ids with a dot to Django's HTML 404).
+    lookup_value_regex = "[^/]+"
     filterset_class = RecordFilter
 
     @property
@@ -73,6 +80,8 @@ class RecordViewSet(
         return SERIALIZERS[self.kind]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return self.model.objects.none()
         patients = readable_patients(self.request.user)
         return self.model.objects.filter(patient__in=patients.values("pk"))
 
@@ -175,6 +184,10 @@ def response_language(request, patient: Patient) -> str:
     return patient.language
 
 
+# The URL takes any segment (a malformed one answers a JSON 404); the contract is a UUID.
+RECORD_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
 def record_viewset(kind: str) -> type[RecordViewSet]:
     """The viewset of one record type, with its request and response schemas."""
     serializer = SERIALIZERS[kind]
@@ -182,10 +195,15 @@ def record_viewset(kind: str) -> type[RecordViewSet]:
     return extend_schema_view(
         create=extend_schema(
             request=serializer,
-            responses={201: serializer, 200: serializer, 409: _409, **ERROR_RESPONSES},
+            responses={201: serializer, 200: serializer, 404: _404, 409: _409, **ERROR_RESPONSES},
         ),
-        partial_update=extend_schema(request=serializer, responses={200: serializer, **ERROR_RESPONSES}),
-        retract=extend_schema(request=RetractSerializer, responses={200: serializer, **ERROR_RESPONSES}),
+        retrieve=extend_schema(parameters=[RECORD_ID]),
+        partial_update=extend_schema(
+            parameters=[RECORD_ID], request=serializer, responses={200: serializer, **ERROR_RESPONSES}
+        ),
+        retract=extend_schema(
+            parameters=[RECORD_ID], request=RetractSerializer, responses={200: serializer, **ERROR_RESPONSES}
+        ),
     )(view)
 
 
@@ -284,8 +302,14 @@ class SummaryQuery(serializers.Serializer):
 
 
 class SummaryView(AuditedReadMixin, APIView):
+    """Per local day: pain, interference, symptoms, clusters, boluses, MME; and adherence."""
+
     @extend_schema(
-        parameters=[OpenApiParameter("days", int, description="1 to 365, default 28")],
+        parameters=[
+            # A str in the URL pattern so that a malformed id answers a JSON 404.
+            OpenApiParameter("patient_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            OpenApiParameter("days", int, description="1 to 365, default 28"),
+        ],
         responses={200: Summary, **ERROR_RESPONSES},
     )
     def get(self, request, patient_id):

@@ -92,6 +92,17 @@ def test_a_patient_records_each_type_and_gets_every_server_field_back(api, patie
     assert record_type.model.objects.filter(pk=body["id"], patient=patient).count() == 1
 
 
+@ALL_TYPES
+def test_the_moment_observed_reads_back_as_the_phone_showed_it(api, patient, record_type):
+    local = (timezone.now() - timedelta(hours=3)).astimezone(ROME).replace(microsecond=0)
+    data = create(api, patient.user, record_type, **{record_type.observed: local.isoformat()})
+
+    assert data[record_type.observed] == local.isoformat()
+    assert (
+        api(patient.user).get(record_type.url(data["id"])).json()[record_type.observed] == local.isoformat()
+    )
+
+
 def test_a_checkin_stores_every_answer_the_patient_gave(api, patient):
     body = checkin_body(
         pain_now=4,
@@ -232,11 +243,14 @@ def test_a_patient_lists_and_reads_only_their_own_records(api, patient, other_pa
     assert client.get(record_type.url(theirs["id"])).status_code == 404
 
 
-@pytest.mark.parametrize("record_id", ["not-a-uuid", "12345", "00000000-0000-0000-0000-00000000000g"])
+@pytest.mark.parametrize(
+    "record_id", ["not-a-uuid", "12345", "00000000-0000-0000-0000-00000000000g", "a.b", ".env"]
+)
 def test_a_malformed_record_id_in_the_address_is_not_found(api, patient, record_id):
     client = api(patient.user)
 
     assert client.get(CHECKINS.url(record_id)).status_code == 404
+    assert client.get(CHECKINS.url(record_id)).json() == {"detail": "Not found."}
     assert client.patch(CHECKINS.url(record_id), {"pain_now": 1}, format="json").status_code == 404
     assert client.post(CHECKINS.url(record_id, "retract"), {"reason": "x"}, format="json").status_code == 404
 
@@ -778,6 +792,18 @@ def test_a_correction_cannot_move_a_record_before_enrollment(api, patient):
 
     assert response.status_code == 400
     assert api(patient.user).get(CHECKINS.url(record["id"])).json()["recorded_at"] == record["recorded_at"]
+
+
+def test_a_correction_of_the_zone_alone_cannot_move_a_record_before_enrollment(api, patient):
+    # 00:30 in Rome on the enrollment day is the evening before in New York.
+    record = create(api, patient.user, CHECKINS, recorded_at=at_local(patient.enrolled_on, 0, 30))
+
+    response = api(patient.user).patch(
+        CHECKINS.url(record["id"]), {"timezone": "America/New_York"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "recorded_at" in response.json()["errors"]
 
 
 @pytest.mark.parametrize("body", [[], "checkin", 5, None], ids=["list", "string", "number", "null"])

@@ -408,5 +408,13 @@ def test_someone_who_may_not_know_the_patient_gets_404(api, patient, request, wh
     assert api(user).get(summary_url(patient)).status_code == 404
 
 
+@pytest.mark.parametrize("patient_id", ["not-a-uuid", "a.b", "12345"])
+def test_a_malformed_patient_id_is_a_404(api, clinician, patient_id):
+    response = api(clinician).get(f"/api/v1/patients/{patient_id}/summary/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
 def test_an_anonymous_caller_gets_401(anonymous, patient):
     assert anonymous.get(summary_url(patient)).status_code == 401
