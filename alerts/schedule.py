@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, time, timedelta
 
@@ -94,7 +95,9 @@ def send_daily_digests(now: datetime | None = None) -> int:
             if user.email:
                 rows.append(
                     Notification(
-                        key=f"digest:{team.pk}:{now.date()}:{user.pk}",
+                        # Keyed by its content: a second run the same day (beat restarted)
+                        # still carries the alerts raised since, and a retry dedups.
+                        key=f"digest:{team.pk}:{digest_id(alert_ids)}:{user.pk}",
                         kind=Notification.Kind.DIGEST,
                         channel="email",
                         recipient=user,
@@ -106,6 +109,10 @@ def send_daily_digests(now: datetime | None = None) -> int:
         services.enqueue_deliveries([row.pk for row in rows])
         sent += len(rows)
     return sent
+
+
+def digest_id(alert_ids) -> str:
+    return hashlib.sha256(",".join(sorted(str(pk) for pk in alert_ids)).encode()).hexdigest()[:16]
 
 
 def in_quiet_hours(moment: time, start: time | None, end: time | None) -> bool:

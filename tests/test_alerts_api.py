@@ -563,6 +563,18 @@ def test_info_alerts_wait_for_the_daily_digest(patient, nurse, diary):
     assert alert.digested_at is not None
 
 
+def test_a_second_digest_the_same_day_carries_the_alerts_raised_since(patient, other_patient, nurse, diary):
+    # A restarted beat may run the digest twice a day: nothing raised in between is lost.
+    diary(patient, {0: 3}, wants_fewer_medications=True)
+    schedule.send_daily_digests()
+    diary(other_patient, {0: 3}, wants_fewer_medications=True)
+    schedule.send_daily_digests()
+
+    first, second = Alert.objects.get(patient=patient), Alert.objects.get(patient=other_patient)
+    payloads = sorted(n.payload["alerts"] for n in Notification.objects.filter(kind="digest"))
+    assert payloads == sorted([[str(first.pk)], [str(second.pk)]])
+
+
 # --- Outbox ------------------------------------------------------------------------------------
 
 
