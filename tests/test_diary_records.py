@@ -357,6 +357,18 @@ def test_retracting_marks_the_record_entered_in_error_with_its_reason(api, patie
     assert revision.previous["status"] == "active"
 
 
+def test_retracting_twice_keeps_the_first_reason_and_adds_no_history(api, patient):
+    record = create(api, patient.user, CHECKINS)
+    client = api(patient.user)
+    client.post(CHECKINS.url(record["id"], "retract"), {"reason": "first"}, format="json")
+
+    again = client.post(CHECKINS.url(record["id"], "retract"), {"reason": "second"}, format="json")
+
+    assert again.status_code == 200
+    assert (again.json()["retracted_reason"], again.json()["version"]) == ("first", 2)
+    assert RecordRevision.objects.filter(record_id=record["id"]).count() == 1
+
+
 @pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": None}], ids=["missing", "blank", "null"])
 def test_retracting_needs_a_reason(api, patient, body):
     record = create(api, patient.user, CHECKINS)
