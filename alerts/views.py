@@ -76,8 +76,8 @@ class AlertViewSet(
         alerts = Alert.objects.filter(patient__in=patients).annotate(severity_rank=SEVERITY_RANK)
         if self.action == "list" and "status" not in self.request.query_params:
             alerts = alerts.unresolved()
-        if self.action != "list":
-            alerts = alerts.prefetch_related("events")
+        if getattr(self.request.user, "role", None) == Role.CLINICIAN:
+            alerts = alerts.prefetch_related("events")  # lists show events too: no query per alert
         return alerts
 
     def get_serializer_class(self):

@@ -911,3 +911,46 @@ def test_the_beat_raises_a_pump_refill_due(patient):
 
     alert = Alert.objects.get(patient=patient)
     assert (alert.rule, alert.severity, alert.evidence["days_left"]) == ("pump_refill_due", "info", 3)
+
+
+# --- Query budgets -----------------------------------------------------------------------------
+
+
+def list_queries(client, path: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/alerts/", "/api/v1/referrals/"])
+def test_alert_and_referral_lists_cost_the_same_queries_for_2_or_20_patients(api, team, clinician, path):
+    from tests.factories import PatientFactory
+
+    def add_patients(n: int) -> None:
+        for _ in range(n):
+            p = PatientFactory(care_team=team)
+            alert = make_alert(p)
+            alert.events.create(kind="created", at=alert.created_at)
+            ReferralRecommendation.objects.create(
+                patient=p, criteria=[{"number": 1, "rule": "persistent_pain"}]
+            )
+
+    client = api(clinician)
+    add_patients(2)
+    few = list_queries(client, path)
+    add_patients(18)
+
+    assert list_queries(client, path) == few
+
+
+def test_a_patients_alert_list_costs_the_same_queries_for_1_or_10_alerts(api, patient):
+    client = api(patient.user)
+    make_alert(patient, "red_flag")
+    few = list_queries(client, "/api/v1/alerts/")
+    for rule in ["persistent_pain", "symptom_cluster", "missed_diary", "pta_overuse", "pain_interference"]:
+        make_alert(patient, rule, "warning")
+
+    assert list_queries(client, "/api/v1/alerts/") == few
