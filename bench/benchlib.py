@@ -281,17 +281,18 @@ def not_null_columns(conn, table: str) -> set[str]:
 
 
 @contextlib.contextmanager
-def without_constraints_and_indexes(conn, table: str) -> Iterator[None]:
+def without_constraints_and_indexes(conn, table: str, *, database: str | None = None) -> Iterator[None]:
     """Bulk-load the way pg_restore does: drop the table's indexes and constraints, load,
-    then recreate them (validating foreign keys in one pass instead of per row)."""
+    then recreate them (validating foreign keys in one pass instead of per row). With
+    `database`, the plain indexes are rebuilt two at a time on their own connections."""
     constraints = conn.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = %s::regclass AND contype IN ('p', 'f', 'u', 'c') ORDER BY contype = 'f'",
         (table,),
     ).fetchall()
-    owned = {name for name, _ in constraints}
+    owned = {name for name, _, _ in constraints}
     indexes = [
-        (name, definition)
+        definition
         for name, definition in conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", (table,)
         ).fetchall()
@@ -299,22 +300,43 @@ def without_constraints_and_indexes(conn, table: str) -> Iterator[None]:
     ]
     from psycopg import sql
 
-    for name, _ in reversed(constraints):
-        conn.execute(
-            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table), sql.Identifier(name))
-        )
-    for name, _ in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    conn.commit()
-    yield
-    conn.commit()
-    for name, definition in constraints:
+    def add(name: str, definition: str) -> None:
         conn.execute(
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(sql.Identifier(table), sql.Identifier(name))
             + sql.SQL(definition)
         )
-    for _, definition in indexes:
-        conn.execute(sql.SQL(definition))
+
+    for name, _, _ in reversed(constraints):
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table), sql.Identifier(name))
+        )
+    for name in {
+        n for n, _ in conn.execute("SELECT indexname, 1 FROM pg_indexes WHERE tablename = %s", (table,))
+    }:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    conn.commit()
+    yield
+    conn.commit()
+    for name, kind, definition in constraints:
+        if kind != "f":  # the primary key first: it locks the table against the index builds
+            add(name, definition)
+    conn.commit()
+    if database is None:
+        for definition in indexes:
+            conn.execute(sql.SQL(definition))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def build(definition: str) -> None:
+            with pg_connect(database) as other:
+                other.execute("SET maintenance_work_mem = '256MB'")
+                other.execute(sql.SQL(definition))
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(build, indexes))
+    for name, kind, definition in constraints:
+        if kind == "f":
+            add(name, definition)
     conn.commit()
 
 

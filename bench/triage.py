@@ -32,8 +32,10 @@ import argparse
 import json
 import random
 import sys
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -273,8 +275,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         rows = args.patients * args.days
         benchlib.step(f"generating {rows:,} check-ins in PostgreSQL (indexes dropped, rebuilt after)")
         started = time.perf_counter()
-        with benchlib.without_constraints_and_indexes(conn, "diary_checkin"):
-            # In slices of patients, so the progress line moves.
+        with benchlib.without_constraints_and_indexes(conn, "diary_checkin", database=args.database):
+            # In slices of 500 patients on two connections (two cores), so the progress line moves.
             progress = benchlib.Progress("check-ins", rows)
             patient_ids = [
                 r[0]
@@ -282,13 +284,23 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
                     "SELECT id FROM care_patient WHERE care_team_id = %s ORDER BY id", (team.pk,)
                 ).fetchall()
             ]
-            done = 0
-            for i in range(0, len(patient_ids), 500):
-                chunk = patient_ids[i : i + 500]
-                conn.execute(CHECKINS_SQL, {"ids": chunk, "days": args.days})
-                conn.commit()
-                done += len(chunk) * args.days
-                progress.update(done)
+            chunks = [patient_ids[i : i + 500] for i in range(0, len(patient_ids), 500)]
+            lock = threading.Lock()
+            done = [0]
+
+            def insert(worker: int) -> None:
+                with benchlib.pg_connect(args.database) as own:
+                    own.execute("SET synchronous_commit = off")
+                    own.execute("SELECT setseed(%s)", ((args.seed + worker) / 100,))
+                    for chunk in chunks[worker::2]:
+                        own.execute(CHECKINS_SQL, {"ids": chunk, "days": args.days})
+                        own.commit()
+                        with lock:
+                            done[0] += len(chunk) * args.days
+                            progress.update(done[0])
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(insert, range(2)))
             progress.finish()
             timings["checkins_insert"] = time.perf_counter() - started
             benchlib.step("rebuilding the check-in indexes and constraints")
