@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -37,6 +39,14 @@ def exception_handler(exc: Exception, context: dict) -> Any:
     elif isinstance(exc, exceptions.ParseError):
         response.data = {"errors": {"body": [str(exc.detail)]}, "detail": str(exc.detail)}
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """`handler404`: an unknown URL under /api/ answers in the API's JSON shape, as a
+    malformed id does; other pages keep Django's."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return page_not_found(request, exception)
 
 
 _Errors = inline_serializer(
@@ -97,8 +107,8 @@ def possible_errors(operation: dict) -> list[str]:
         statuses.append("401")
     if security and {} not in security:  # authorization is decided in code, per object
         statuses.append("403")
-    if any(p.get("in") == "path" for p in parameters) or "cursor" in query:
-        statuses.append("404")
+    if any(p.get("in") == "path" for p in parameters) or query or has_body:
+        statuses.append("404")  # an id in the path, a query or a body names something hidden
     if has_body:
         statuses.append("413")  # backend.middleware.BodySizeLimitMiddleware
     return statuses

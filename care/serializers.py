@@ -43,11 +43,21 @@ class LinkedPatientSerializer(serializers.Serializer):
     can_report = serializers.BooleanField()
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$", "example": "20:00"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day on the user's own clock: no UTC offset (OpenAPI's `time` would need one)."""
+
+
 class MeSerializer(serializers.ModelSerializer):
     patient = serializers.SerializerMethodField()
     patients = serializers.SerializerMethodField()
     teams = TeamSerializer(source="memberships", many=True, read_only=True)
     timezone = TimezoneField(max_length=64, required=False)
+    reminder_time = WallClockTimeField(required=False, allow_null=True)
+    quiet_hours_start = WallClockTimeField(required=False, allow_null=True)
+    quiet_hours_end = WallClockTimeField(required=False, allow_null=True)
 
     class Meta:
         model = User
@@ -296,3 +306,20 @@ class TriageSerializer(PatientSerializer):
     def get_box2_criteria_met(self, patient: Patient) -> list[int]:
         status = self._status(patient)
         return list(status.box2_criteria_met) if status else []
+
+
+class PatientListItemSerializer(PatientSerializer):
+    """Schema only: a row of GET patients/. Clinicians' rows add the triage fields
+    (TriageSerializer); patients' and caregivers' rows are plain patients."""
+
+    last_checkin_at = serializers.DateTimeField(allow_null=True, required=False)
+    pain_today = serializers.IntegerField(allow_null=True, required=False)
+    pain_7d_trend = serializers.FloatField(allow_null=True, required=False)
+    open_alerts = OpenAlertsSerializer(required=False)
+    referral_status = serializers.ChoiceField(
+        choices=["suggested", "accepted"], allow_null=True, required=False
+    )
+    box2_criteria_met = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+    class Meta(PatientSerializer.Meta):
+        fields = TriageSerializer.Meta.fields

@@ -7,7 +7,7 @@ router = SimpleRouter()
 router.register("teams", views.TeamViewSet, basename="team")
 router.register("patients", views.PatientViewSet, basename="patient")
 router.register(
-    r"patients/(?P<patient_pk>[0-9a-f-]{36})/caregivers",
+    r"patients/(?P<patient_pk>[^/]+)/caregivers",
     views.CaregiverLinkViewSet,
     basename="caregiver-link",
 )

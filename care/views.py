@@ -23,6 +23,7 @@ from care.serializers import (
     DeviceSerializer,
     InviteSerializer,
     MeSerializer,
+    PatientListItemSerializer,
     PatientSelfSerializer,
     PatientSerializer,
     TeamSerializer,
@@ -78,6 +79,12 @@ class TriagePagination(CursorPagination):
 _NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
+# Any path segment reaches the view, whose lookup answers a malformed id with the API's
+# JSON 404 rather than Django's HTML page for an unknown URL.
+ANY_ID = "[^/]+"
+
+
+@extend_schema_view(list=extend_schema(responses=PatientListItemSerializer))
 class PatientViewSet(
     AuditedReadMixin,
     mixins.ListModelMixin,
@@ -89,6 +96,7 @@ class PatientViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = PatientSerializer
     permission_classes = [IsAuthenticated, CanChangePatient]
+    lookup_value_regex = ANY_ID
 
     def is_triage(self) -> bool:
         return self.action == "list" and self.request.user.role == Role.CLINICIAN
@@ -174,6 +182,7 @@ class CaregiverLinkViewSet(
     """A patient's caregivers, managed by the patient or their clinicians."""
 
     serializer_class = CaregiverLinkSerializer
+    lookup_value_regex = ANY_ID
     http_method_names = ["get", "patch", "delete", "head", "options"]
     pagination_class = None
 
