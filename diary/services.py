@@ -173,9 +173,17 @@ def snapshot(record: DiaryRecord) -> dict[str, Any]:
 
 @transaction.atomic(durable=True)
 def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> DiaryRecord:
-    """Apply a correction; the previous state is kept as a revision (who, when)."""
+    """Apply a correction; the previous state is kept as a revision (who, when). A
+    correction that changes nothing (a phone resending its edit) records nothing."""
     model = type(record)
     record = model.objects.select_for_update().get(pk=record.pk)
+    changes = {
+        name: value
+        for name, value in data.items()
+        if (name in record.client_fields or name == "timezone") and getattr(record, name) != value
+    }
+    if not changes:
+        return record
     now = timezone.now()
     RecordRevision.objects.create(
         record_type=kind_of(record),
@@ -186,9 +194,8 @@ def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> Di
         changed_by=by,
         changed_at=now,
     )
-    for name, value in data.items():
-        if name in record.client_fields or name == "timezone":
-            setattr(record, name, value)
+    for name, value in changes.items():
+        setattr(record, name, value)
     record.local_date = local_date_of(record.observed_at, record.timezone)
     derive(record)
     record.version += 1

@@ -882,3 +882,13 @@ def test_a_diary_list_costs_the_same_queries_for_2_and_20_records(
     assert len(client.get(record_type.url()).json()["results"]) == 20
     assert many == few
     assert many_unfiltered == few_unfiltered
+
+
+def test_a_correction_that_changes_nothing_keeps_no_revision(api, patient):
+    client = api(patient.user)
+    body = checkin_body(pain_now=4)
+    assert client.post("/api/v1/diary/checkins/", body, format="json").status_code == 201
+    response = client.patch(f"/api/v1/diary/checkins/{body['id']}/", {"pain_now": 4}, format="json")
+    assert response.status_code == 200
+    assert response.json()["version"] == 1
+    assert not RecordRevision.objects.filter(record_id=body["id"]).exists()
