@@ -614,3 +614,51 @@ def test_patching_the_rule_checks_the_stored_params_against_the_new_rule(api, te
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["params.min_pain"]
+
+
+# --- Broker outages: the database keeps the work ------------------------------------------------
+
+
+def broker_down():
+    """The Celery broker refusing every message (the boundary a Redis outage breaks)."""
+    return mock.patch("celery.app.task.Task.apply_async", side_effect=ConnectionError("broker down"))
+
+
+def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(rosa, nurse, diary):
+    with broker_down():
+        results = diary(rosa, {2: 6, 1: 6, 0: 6})
+
+    assert all(r["status"] == "created" for r in results)
+    assert not Alert.objects.exists()
+    request = EvaluationRequest.objects.get(patient=rosa)
+
+    from alerts import schedule
+
+    assert schedule.evaluate_pending(now=request.requested_at) == 0  # its task may still come
+    assert schedule.evaluate_pending(now=request.requested_at + timedelta(minutes=1)) == 1
+
+    assert list(alerts_of(rosa)) == ["persistent_pain"]
+    assert not EvaluationRequest.objects.exists()
+
+
+def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa, nurse, diary):
+    from django.core import mail
+
+    from alerts import outbox, tasks
+
+    with mock.patch.object(tasks.deliver_notification, "apply_async", side_effect=ConnectionError("down")):
+        diary(rosa, {0: 2}, red_flags=["saddle_numbness"])
+    row = Notification.objects.get()
+    assert row.status == "pending"
+    assert mail.outbox == []
+
+    later = row.next_attempt_at + timedelta(minutes=1)
+    assert outbox.due_notifications(later) == [row.pk]
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        tasks.sweep_outbox()
+        tasks.sweep_outbox()
+
+    row.refresh_from_db()
+    assert row.status == "sent"
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].extra_headers["Idempotency-Key"] == row.key
