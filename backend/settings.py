@@ -200,6 +200,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 30
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With late acks, a task running when the broker connection drops is redelivered anyway:
+# cancel it rather than let two copies run (Celery's own recommendation).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 # Fixed jobs live here, in review, not in database tables. No long countdowns or ETAs in
@@ -217,8 +220,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 ALERT_COOLDOWN_HOURS = env.int("ALERT_COOLDOWN_HOURS", default=72)
 ESCALATION_DEFAULT_MINUTES = {"urgent": 15, "warning": 240}
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
-# A row left in "sending" this long was abandoned by a dead worker and is claimed again.
-NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", default=120)
+# A row left in "sending" this long was abandoned by a dead worker and is claimed again:
+# just above the task's hard time limit, so a live delivery is never claimed twice.
+NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", default=75)
 NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=15)
 CHANNEL_TIMEOUT_SECONDS = env.int("CHANNEL_TIMEOUT_SECONDS", default=10)
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
