@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task
 from django.utils import timezone
@@ -12,11 +13,22 @@ from alerts import outbox, schedule, services
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task, *args) -> bool:
-    """Send a task now; when the broker is down, say so and let a sweeper catch up."""
+# After a failed publish, requests stop trying the broker for a few seconds: each attempt
+# costs a connection timeout, and a patient's post must not wait for Redis to come back.
+BROKER_RETRY_AFTER_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
+def enqueue(task, *args, skip_when_broker_down: bool = True) -> bool:
+    """Send a task now; when the broker is down, say so and let a sweeper catch up (the
+    work is a row in the database either way)."""
+    global _broker_down_until  # per process, on purpose: a cheap circuit breaker
+    if skip_when_broker_down and time.monotonic() < _broker_down_until:
+        return False
     try:
         task.apply_async(args=args, retry=False)
     except Exception:  # kombu raises several kinds; the database keeps the work
+        _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
         logger.warning("broker unavailable: %s left for the sweeper", task.name)
         return False
     return True
@@ -38,7 +50,7 @@ def deliver_notification(notification_id: str) -> str:
 def sweep_outbox() -> int:
     due = outbox.due_notifications(timezone.now())
     for pk in due:
-        enqueue(deliver_notification, str(pk))
+        enqueue(deliver_notification, str(pk), skip_when_broker_down=False)
     return len(due)
 
 
