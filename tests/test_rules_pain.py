@@ -6,10 +6,12 @@ TODAY is the patient's local today; `pains(5, 5, 5)` is today, yesterday, the da
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
+from alerts.rules import Day, PatientContext
 from tests.alerts_helpers import (
     ON_OPIOIDS,
     TODAY,
@@ -312,3 +314,20 @@ def test_a_day_15_days_ago_is_outside_the_survivor_window():
 
 def test_the_same_pain_in_a_patient_not_marked_survivor_is_not_criterion_6():
     assert run("survivor_pain", window(days_at(6, list(range(14)))), context()) is None
+
+
+@pytest.mark.parametrize(
+    "today",
+    [date(2025, 3, 30), date(2025, 3, 31), date(2025, 10, 26), date(2025, 10, 27)],
+    ids=["spring-day", "after-spring", "autumn-day", "after-autumn"],
+)
+def test_windows_across_dst_days_count_calendar_days(today):
+    # A 23- or 25-hour day is one local day: 3 days are 3 dates, 14 days are 14 dates.
+    three = [Day(date=today - timedelta(days=i), has_checkin=True, pain=5) for i in range(3)]
+    fourteen = [Day(date=today - timedelta(days=i), has_checkin=True, pain=4) for i in range(0, 14, 2)]
+    ctx = PatientContext(today=today, cancer_survivor=True, **ON_OPIOIDS)
+
+    assert run("persistent_pain", window(three, today=today), ctx) is not None
+    assert run("persistent_pain", window(three[:2], today=today), ctx) is None
+    assert run("survivor_pain", window(fourteen, today=today), ctx) is not None
+    assert run("survivor_pain", window(fourteen[:-1], today=today), ctx) is None
