@@ -878,6 +878,7 @@ def store_checkin(patient, days_ago: int) -> None:
 
 @pytest.mark.parametrize(("days", "alerts"), [(3, []), (4, ["missed_diary"])])
 def test_the_beat_raises_missed_diary_after_4_local_days_without_a_checkin(patient, nurse, days, alerts):
+    Patient.objects.filter(pk=patient.pk).update(activated_at=at_local(patient, 9, days=-30))
     store_checkin(patient, days_ago=days)
 
     schedule.evaluate_time_rules()

@@ -117,6 +117,22 @@ def test_a_controlled_patient_with_pain_2_to_3_raises_nothing(api, rosa, clinici
     assert summary["box2_criteria_met"] == []
 
 
+def test_a_week_of_controlled_diary_replayed_one_post_at_a_time_oldest_first_raises_nothing(
+    api, rosa, django_capture_on_commit_callbacks
+):
+    # An external client entering a vignette day by day: the first post is a week old, but
+    # the patient has been using the app all along (activated today, diary backfilled).
+    client = api(rosa.user)
+    for days_ago, pain in zip(range(6, -1, -1), [3, 2, 3, 3, 2, 3, 2], strict=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/v1/diary/checkins/", checkin_item(rosa, days_ago, pain), format="json"
+            )
+        assert response.status_code == 201
+
+    assert list(alerts_of(rosa)) == []
+
+
 def test_the_same_pain_without_opioids_asks_to_review_analgesia_and_refers_no_one(patient, diary):
     diary(patient, {2: 6, 1: 6, 0: 6})
 
@@ -619,13 +635,16 @@ def test_patching_the_rule_checks_the_stored_params_against_the_new_rule(api, te
 # --- Broker outages: the database keeps the work ------------------------------------------------
 
 
-def broker_down():
-    """The Celery broker refusing every message (the boundary a Redis outage breaks)."""
-    return mock.patch("celery.app.task.Task.apply_async", side_effect=ConnectionError("broker down"))
+@pytest.fixture
+def outage(monkeypatch):
+    """`with outage():` the Celery broker refuses every message (the boundary a Redis outage
+    breaks). The request-side circuit breaker it trips is reset after the test."""
+    monkeypatch.setattr("alerts.tasks._broker_down_until", 0.0)
+    return lambda: mock.patch("celery.app.task.Task.apply_async", side_effect=ConnectionError("broker down"))
 
 
-def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(rosa, nurse, diary):
-    with broker_down():
+def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(rosa, nurse, diary, outage):
+    with outage():
         results = diary(rosa, {2: 6, 1: 6, 0: 6})
 
     assert all(r["status"] == "created" for r in results)
@@ -641,11 +660,12 @@ def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(
     assert not EvaluationRequest.objects.exists()
 
 
-def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa, nurse, diary):
+def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa, nurse, diary, monkeypatch):
     from django.core import mail
 
     from alerts import outbox, tasks
 
+    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     with mock.patch.object(tasks.deliver_notification, "apply_async", side_effect=ConnectionError("down")):
         diary(rosa, {0: 2}, red_flags=["saddle_numbness"])
     row = Notification.objects.get()

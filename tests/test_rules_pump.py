@@ -135,3 +135,10 @@ def test_without_any_checkin_days_count_from_activation(days, fires):
 
 def test_a_patient_who_never_activated_the_app_is_not_missing_the_diary():
     assert run("missed_diary", window(), context()) is None
+
+
+def test_days_before_the_activation_are_not_missed():
+    # Activated yesterday, diary backfilled up to 10 days ago: one day without a check-in.
+    ctx = context(last_checkin_on=ago(10), activated_on=ago(1))
+    assert run("missed_diary", window(), ctx) is None
+    assert run("missed_diary", window(), context(last_checkin_on=ago(10), activated_on=ago(4))) is not None

@@ -58,10 +58,14 @@ def pump_refill_due(window: Window, context: PatientContext, params: Mapping[str
 
 
 def missed_diary(window: Window, context: PatientContext, params: Mapping[str, Any]) -> Finding | None:
-    """No check-in for several local days (counted from the activation when there is none)."""
-    since = context.last_checkin_on or context.activated_on
-    if since is None:
+    """No check-in for several local days (counted from the activation when there is none).
+
+    A diary backfilled with days before the activation has missed nothing: days count from
+    the later of the last check-in and the activation."""
+    known = [d for d in (context.last_checkin_on, context.activated_on) if d is not None]
+    if not known:
         return None
+    since = max(known)
     days = (context.today - since).days
     if days >= params["alert_days"]:
         return finding("missed_diary", "info", [], days_without_checkin=days, since=since.isoformat())
