@@ -145,11 +145,10 @@ def send_reminders(now: datetime | None = None) -> int:
         if in_quiet_hours(local.time(), user.quiet_hours_start, user.quiet_hours_end):
             continue
         last = patient.last_checkin
-        # SPEC: missed days count from the activation when there is no check-in yet.
-        since = last or (
-            patient.activated_at.astimezone(patient.zone).date() if patient.activated_at else None
-        )
-        missed = (local.date() - since).days if since else None
+        # As the missed_diary rule: from the later of the last check-in and the activation.
+        activated = patient.activated_at.astimezone(patient.zone).date() if patient.activated_at else None
+        known = [d for d in (last, activated) if d is not None]
+        missed = (local.date() - max(known)).days if known else None
         wants_daily = user.reminder_time is not None and last != local.date()
         if wants_daily or (missed is not None and missed >= nudge_after):
             rows.append(

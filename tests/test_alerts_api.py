@@ -847,6 +847,16 @@ def test_a_patient_who_never_checked_in_is_nudged_counting_from_activation(patie
     assert reminder.payload == {"missed_days": 2}
 
 
+def test_days_before_the_activation_do_not_count_for_a_nudge(patient):
+    Device.objects.create(user=patient.user, platform="fcm", token="rosa-phone")
+    store_checkin(patient, days_ago=5)  # backfilled; the app was activated yesterday
+    Patient.objects.filter(pk=patient.pk).update(activated_at=at_local(patient, 9, days=-1))
+
+    run_reminders(at_local(patient, 18, 5))
+
+    assert reminders() == []
+
+
 def test_a_patient_checking_in_daily_without_a_reminder_time_gets_no_nudge(patient):
     Device.objects.create(user=patient.user, platform="fcm", token="rosa-phone")
     store_checkin(patient, days_ago=1)
