@@ -217,6 +217,123 @@ def test_a_wish_for_a_procedure_with_a_substance_use_history_is_a_high_priority_
     assert (referral.criteria_numbers, referral.priority) == ([9], "high")
 
 
+def item(patient, days_ago: int, minute: int = 0, **fields) -> dict:
+    """A non-check-in record at a local moment on that day."""
+    import uuid
+
+    moment = datetime.fromisoformat(checkin_item(patient, days_ago, 0)["recorded_at"]) - timedelta(
+        minutes=minute
+    )
+    key = "occurred_at" if "outcome" in fields else "taken_at" if "drug" in fields else "recorded_at"
+    return {"id": str(uuid.uuid4()), key: moment.isoformat(), **fields}
+
+
+INTERFERENCE_5 = {
+    "general_activity": 5,
+    "mood": 5,
+    "walking": 6,
+    "work": 4,
+    "relations": 5,
+    "sleep": 5,
+    "enjoyment": 5,
+}
+
+
+def test_interference_5_on_3_of_7_days_refers_for_criterion_3(
+    api, patient, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(
+            api(patient.user),
+            checkins=[checkin_item(patient, n, 3, interference=INTERFERENCE_5) for n in (6, 3, 0)],
+        )
+
+    alert = alerts_of(patient)["pain_interference"]
+    assert alert.box2_criteria == [3]
+    assert [d["interference"] for d in alert.evidence["days"]] == [5.0, 5.0, 5.0]
+    assert ReferralRecommendation.objects.get(patient=patient).criteria_numbers == [3]
+
+
+def test_three_dn4_descriptors_with_pain_on_gabapentin_refer_for_criterion_4(
+    api, patient, django_capture_on_commit_callbacks
+):
+    burning = ["burning", "electric_shocks", "tingling"]
+    dose = item(patient, 10, drug="gabapentin", dose=300, unit="mg", route="oral")
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(
+            api(patient.user),
+            checkins=[checkin_item(patient, n, 4, neuropathic=burning) for n in (12, 5, 0)],
+            medications=[dose],
+        )
+
+    assert list(alerts_of(patient)) == ["refractory_neuropathic"]
+    assert alerts_of(patient)["refractory_neuropathic"].box2_criteria == [4]
+
+
+def test_the_same_adverse_effect_on_3_of_7_days_refers_for_criterion_2(
+    api, patient, django_capture_on_commit_callbacks
+):
+    effects = [item(patient, n, effect="constipation", grade=2) for n in (5, 2, 0)]
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(api(patient.user), adverse_effects=effects[:2])
+        assert "limiting_adverse_effects" not in alerts_of(patient)
+        sync(api(patient.user), adverse_effects=effects[2:])
+
+    alert = alerts_of(patient)["limiting_adverse_effects"]
+    assert (alert.evidence["reason"], alert.evidence["effects"], alert.box2_criteria) == (
+        "repeated",
+        ["constipation"],
+        [2],
+    )
+
+
+def test_a_survivor_with_pain_on_7_of_14_days_gets_an_info_referral(api, patient, diary):
+    set_patient(patient, cancer_survivor=True)
+    diary(patient, dict.fromkeys((13, 11, 9, 7, 5, 3, 1), 4))
+
+    assert list(alerts_of(patient)) == ["survivor_pain"]
+    assert alerts_of(patient)["survivor_pain"].severity == "info"
+    assert ReferralRecommendation.objects.get(patient=patient).criteria_numbers == [6]
+
+
+def test_boluses_at_the_pump_daily_max_ask_for_a_titration_review(
+    api, patient, django_capture_on_commit_callbacks
+):
+    refill = patient.local_today() + timedelta(days=30)
+    set_patient(patient, idds=True, idds_max_daily_boluses=3, idds_next_refill_date=refill)
+    boluses = [item(patient, 0, minute=10 * n, outcome="delivered", dose=0.5, unit="ml") for n in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(api(patient.user), boluses=boluses[:2])
+        assert "pta_overuse" not in alerts_of(patient)
+        sync(api(patient.user), boluses=boluses[2:])
+
+    alert = alerts_of(patient)["pta_overuse"]
+    assert (alert.severity, alert.evidence["reason"]) == ("warning", "daily_max")
+    assert not ReferralRecommendation.objects.filter(patient=patient).exists()
+
+
+def test_denied_activations_on_2_days_ask_for_a_titration_review(
+    api, patient, django_capture_on_commit_callbacks
+):
+    set_patient(patient, idds=True, idds_max_daily_boluses=6)
+    boluses = [
+        item(patient, 1, minute=0, outcome="delivered"),
+        item(patient, 1, minute=5, outcome="denied_lockout"),
+        item(patient, 0, minute=0, outcome="denied_lockout"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(api(patient.user), boluses=boluses)
+
+    assert alerts_of(patient)["pta_overuse"].evidence["reason"] == "denied"
+
+
+def test_a_gastrointestinal_cluster_on_3_days_is_a_warning(patient, diary):
+    diary(patient, {2: 2, 1: 2, 0: 2}, symptoms={"nausea": 5, "appetite_loss": 4, "vomiting": 1})
+
+    alert = alerts_of(patient)["symptom_cluster"]
+    assert (alert.severity, alert.evidence["cluster"]) == ("warning", "gastrointestinal")
+
+
 # --- Local days: DST and late syncs ----------------------------------------------------------
 
 
