@@ -49,3 +49,21 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var db.sqlite3
+
+# Benchmarks (bench/, figures in docs/performance.md). Each creates its own PostgreSQL
+# database on 127.0.0.1:5432 (and uses Redis database 15), prints both measurements and
+# their ratio, and drops what it created. Options go in BENCH_ARGS, e.g.
+# `make bench-ingest BENCH_ARGS="--workers 3 --rounds 3"`; `--help` lists them.
+.PHONY: bench-evaluate bench-triage bench-alert-rate
+
+bench-ingest: install
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+bench-evaluate: install
+	$(BIN)/python bench/evaluate.py $(BENCH_ARGS)
+
+bench-triage: install
+	$(BIN)/python bench/triage.py $(BENCH_ARGS)
+
+bench-alert-rate: install
+	$(BIN)/python bench/alert_rate.py $(BENCH_ARGS)
