@@ -18,7 +18,12 @@ pytestmark = pytest.mark.django_db
 def post_checkins(api, patient, pains, **extra):
     now = timezone.now()
     items = [
-        {"id": str(uuid.uuid4()), "recorded_at": (now - timedelta(days=i)).isoformat(), "pain_now": pain, **extra}
+        {
+            "id": str(uuid.uuid4()),
+            "recorded_at": (now - timedelta(days=i)).isoformat(),
+            "pain_now": pain,
+            **extra,
+        }
         for i, pain in enumerate(pains)
     ]
     response = api(patient.user).post("/api/v1/sync/", {"checkins": items}, format="json")
