@@ -114,7 +114,7 @@ def possible_errors(operation: dict) -> list[str]:
     return statuses
 
 
-def document_error_responses(result: dict, generator, request, public) -> dict:
+def document_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
     """drf-spectacular postprocessing hook: every operation documents its error bodies.
 
     Views still declare what only they know (a 409, a 429); this adds the answers every
