@@ -491,7 +491,7 @@ def simulate(args, people: list[Person], nurse, doctor, clock: Clock, tally: Tal
 
         # 12:00: the nurse acknowledges what is open and resolves what has been handled.
         now = clock.at(day, 12)
-        for alert in Alert.objects.filter(patient_id__in=own).unresolved():
+        for alert in Alert.objects.filter(patient_id__in=own).unresolved().order_by("created_at", "rule"):
             if alert.status == Alert.Status.OPEN:
                 alert = services.acknowledge_alert(alert=alert, by=nurse)
             if (now - alert.created_at).days >= resolve_after[alert.severity]:
