@@ -84,12 +84,19 @@ def apply_findings(*, patient: Patient, findings: dict[str, Finding], now: datet
 
 def quiet_after_resolution(resolved: Alert | None, finding: Finding, now: datetime) -> bool:
     """After resolution a rule stays quiet for the cooldown, and afterwards until it has
-    evidence the resolved alert did not, unless the severity is higher."""
+    evidence the resolved alert did not, unless the severity is higher.
+
+    Urgent rules (a red flag, rapid deterioration) are never quiet on new evidence: a new
+    report of saddle numbness the day after the last one was resolved is a new emergency.
+    """
     if resolved is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[resolved.severity]:
+        return False
+    new_evidence = not set(finding.record_ids) <= set(resolved.record_ids)
+    if finding.severity == "urgent" and new_evidence:
         return False
     if now - resolved.resolved_at < cooldown():
         return True
-    return bool(finding.record_ids) and set(finding.record_ids) <= set(resolved.record_ids)
+    return bool(finding.record_ids) and not new_evidence
 
 
 def open_alert(*, patient: Patient, finding: Finding, now: datetime) -> Alert:
@@ -137,7 +144,8 @@ def update_alert(*, alert: Alert, finding: Finding, now: datetime) -> bool:
             detail={"from": previous, "to": finding.severity},
         )
     alert.save()
-    if raised and alert.status == Status.OPEN:
+    if raised:
+        # An acknowledged alert is not escalated again, but whoever holds it hears of it.
         notify_tier(
             alert=alert, tier=max(alert.escalation_tier, 1), kind=Notification.Kind.SEVERITY_RAISED, now=now
         )

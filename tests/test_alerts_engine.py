@@ -618,6 +618,41 @@ def test_a_higher_severity_breaks_the_cooldown(api, rosa, clinician, nurse, diar
     assert [a.severity for a in raised] == ["urgent"]
 
 
+def test_a_new_red_flag_the_day_after_one_was_resolved_is_urgent_again(api, rosa, clinician, nurse, diary):
+    diary(rosa, {1: 3}, red_flags=["saddle_numbness"])
+    first = alerts_of(rosa)["red_flag"]
+    resolve(api, clinician, first)
+
+    services.evaluate_patient(patient_id=rosa.pk)  # the same report does not reopen it
+    assert not Alert.objects.filter(patient=rosa).unresolved().exists()
+
+    diary(rosa, {0: 3}, red_flags=["saddle_numbness"])  # a new report, within the cooldown
+
+    again = Alert.objects.filter(patient=rosa).unresolved().get()
+    assert again.pk != first.pk
+    assert again.severity == "urgent"
+    assert again.notifications.filter(recipient=nurse).exists()
+
+
+def test_a_severity_rise_on_an_acknowledged_alert_notifies_without_escalating(
+    api, rosa, clinician, nurse, diary
+):
+    diary(rosa, {2: 6, 1: 6, 0: 6})
+    alert = alerts_of(rosa)["persistent_pain"]
+    assert (
+        api(clinician).post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {}, format="json").status_code == 200
+    )
+    finding = Finding("persistent_pain", "urgent", alert.evidence, record_ids=tuple(alert.record_ids))
+
+    with transaction.atomic():
+        services.apply_findings(patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at)
+
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged"
+    assert alert.notifications.filter(kind="severity_raised", recipient=nurse).exists()
+    assert alert.escalation_due_at is None
+
+
 # --- Thresholds per team and per patient ---------------------------------------------------------
 
 
