@@ -20,12 +20,6 @@ pytestmark = pytest.mark.django_db
 handler404 = "backend.errors.not_found"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The default PBKDF2 costs ~0.4 s a user; these tests need a real, checkable hash, not a slow one.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_malformed_json_is_a_400_in_the_api_error_shape(api, patient):
     response = api(patient.user).patch("/api/v1/me/", '{"language": ', content_type="application/json")
 

@@ -27,12 +27,6 @@ ME = "/api/v1/me/"
 STRONG = "a-long-unusual-passphrase-42"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The default PBKDF2 costs ~0.4 s a user; these tests need a real, checkable hash, not a slow one.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def login(username: str, password: str, client: APIClient | None = None):
     return (client or APIClient()).post(TOKEN, {"username": username, "password": password}, format="json")
 

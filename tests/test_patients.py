@@ -18,12 +18,6 @@ ME = "/api/v1/me/"
 EVENING_IN_EUROPE = datetime(2025, 3, 10, 20, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The default PBKDF2 costs ~0.4 s a user; these tests need a real, checkable hash, not a slow one.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def new_patient_body(team, **fields) -> dict:
     return {
         "display_name": "Nadia",

@@ -248,12 +248,6 @@ def test_every_api_operation_has_a_row_in_the_matrix():
     assert not stale, f"MATRIX rows for operations that no longer exist: {stale}"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The default PBKDF2 costs ~0.4 s a user, and each case builds ten of them.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(team, other_team, patient, other_patient, caregiver, blind_caregiver, revoked_caregiver,
           clinician, other_team_clinician, team_admin) -> World:  # fmt: skip

@@ -52,12 +52,6 @@ AWAITING_FIX = {
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The default PBKDF2 costs ~0.4 s a user; these callers only need a real hash.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _keep_the_test_transaction():
     # Django's own test client does this: the WSGI handler would otherwise close the test's
     # database connection after each request, and with it the transaction holding the test data.
