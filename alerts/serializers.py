@@ -129,6 +129,8 @@ class TierSerializer(serializers.Serializer):
 class EscalationPolicySerializer(serializers.ModelSerializer):
     tiers = TierSerializer(many=True, allow_empty=False, max_length=6)
     webhook_secret = serializers.CharField(max_length=200, write_only=True, required=False, allow_blank=True)
+    # null while the team still runs on the default policy
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = EscalationPolicy

@@ -26,6 +26,7 @@ from alerts.serializers import (
 from backend.errors import ERROR_RESPONSES
 from care.access import AuditedReadMixin, IsClinician
 from care.models import CareTeam, Patient, Role, TeamRole
+from diary.access import readable_patients
 
 SEVERITY_RANK = Case(
     When(severity="urgent", then=Value(3)),
@@ -72,7 +73,8 @@ class AlertViewSet(
     queryset = Alert.objects.none()  # for the schema; requests use get_queryset()
 
     def get_queryset(self):
-        patients = Patient.objects.visible_to(self.request.user).values("pk")
+        # A caregiver sees alert statuses only through a link that lets them read the diary.
+        patients = readable_patients(self.request.user).values("pk")
         alerts = Alert.objects.filter(patient__in=patients).annotate(severity_rank=SEVERITY_RANK)
         if self.action == "list" and "status" not in self.request.query_params:
             alerts = alerts.unresolved()

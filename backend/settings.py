@@ -166,7 +166,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "UserRoleEnum": "care.models.Role",
+        "InvitedRoleEnum": ["patient", "caregiver"],
+        "RecordStatusEnum": "diary.models.RecordStatus",
+    },
     # Every operation documents the error bodies of API.md "Errors" (401, 403, 404, 413, ...).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -19,3 +19,6 @@ urlpatterns = [
     path("clinic/", include("clinic.urls")),
     path("api/v1/", include(api)),
 ]
+
+# Unknown URLs and malformed ids under /api/ answer in the API's JSON shape.
+handler404 = "backend.errors.not_found"

@@ -217,6 +217,8 @@ class InviteSerializer(serializers.ModelSerializer):
     def validate_role(self, role: str) -> str:
         if self.context["request"].user.role != Role.CLINICIAN and role != Role.CAREGIVER:
             raise serializers.ValidationError(_("You can invite only caregivers."))
+        if role == Role.PATIENT and self.context["patient"].user_id is not None:
+            raise serializers.ValidationError(_("This patient already uses the app."))
         return role
 
 

@@ -157,7 +157,7 @@ class PatientViewSet(
         patient = visible_patient(request.user, pk)
         if request.user.role not in (Role.CLINICIAN, Role.PATIENT):
             raise PermissionDenied
-        serializer = InviteSerializer(data=request.data, context={"request": request})
+        serializer = InviteSerializer(data=request.data, context={"request": request, "patient": patient})
         serializer.is_valid(raise_exception=True)
         invite, code = services.issue_invite(patient=patient, by=request.user, **serializer.validated_data)
         body = {**InviteSerializer(invite).data, "code": code}

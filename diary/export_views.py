@@ -16,7 +16,11 @@ from diary.fhir import patient_bundle
 class FhirExportView(AuditedReadMixin, APIView):
     """The patient's diary as a FHIR R4 `collection` Bundle (clinicians and the patient)."""
 
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR R4 Bundle")})
+    @extend_schema(
+        responses={
+            (200, "application/fhir+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR R4 Bundle")
+        }
+    )
     def get(self, request, patient_id):
         patient = visible_patient(request.user, patient_id)
         if request.user.role not in (Role.CLINICIAN, Role.PATIENT):

@@ -400,3 +400,11 @@ def test_a_patient_id_that_is_not_a_uuid_is_a_404(api, clinician):
         client.post(f"{PATIENTS}not-a-uuid/invites/", {"role": "caregiver"}, format="json").status_code == 404
     )
     assert client.get(f"{PATIENTS}{'0' * 8}/caregivers/").status_code == 404
+
+
+def test_a_patient_invite_for_a_patient_already_using_the_app_is_refused(api, clinician, patient):
+    response = api(clinician).post(
+        f"/api/v1/patients/{patient.pk}/invites/", {"role": "patient"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "role" in response.json()["errors"]

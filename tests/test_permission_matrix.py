@@ -186,14 +186,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "patients/{patient_id}/export.csv"): row(401, 403, 404, 403, 403, 404, 200, 404, 200, params=PATIENT_ID),
     ("POST", "sync/"):              row(401, 200, 200, 200, 200, 200, 200, 200, 200,
                                         body=lambda w: {"checkins": [new_record("checkins")(w)]}),
-    # Patients and caregivers see their alerts' status only, clinicians the alerts themselves.
+    # Patients and caregivers see their alerts' status only, clinicians the alerts themselves;
+    # a caregiver whose link does not let them read the diary sees no alert of it.
     ("GET", "alerts/"):             row(401, 200, 200, 200, 200, 200, 200, 200, 200, given=alert, listed={
-                                        "patient": "alert", "caregiver": "alert", "blind_caregiver": "alert",
+                                        "patient": "alert", "caregiver": "alert",
                                         "clinician": "alert", "team_admin": "alert"}),
-    ("GET", "alerts/{id}/"):        row(401, 403, 404, 403, 403, 404, 200, 404, 200, params=ALERT),
-    ("POST", "alerts/{id}/acknowledge/"): row(401, 403, 404, 403, 403, 404, 200, 404, 200, params=ALERT,
+    ("GET", "alerts/{id}/"):        row(401, 403, 404, 403, 404, 404, 200, 404, 200, params=ALERT),
+    ("POST", "alerts/{id}/acknowledge/"): row(401, 403, 404, 403, 404, 404, 200, 404, 200, params=ALERT,
                                               body=lambda w: {"note": "Called her"}),
-    ("POST", "alerts/{id}/resolve/"): row(401, 403, 404, 403, 403, 404, 200, 404, 200, params=ALERT,
+    ("POST", "alerts/{id}/resolve/"): row(401, 403, 404, 403, 404, 404, 200, 404, 200, params=ALERT,
                                           body=lambda w: {"resolution": "Dose changed"}),
     ("GET", "referrals/"):          row(401, 403, 403, 403, 403, 403, 200, 200, 200, given=referral,
                                         listed={"clinician": "referral", "team_admin": "referral"}),

@@ -35,22 +35,6 @@ schema = schemathesis.openapi.from_wsgi(
 
 pytestmark = pytest.mark.django_db
 
-_NEEDS_HANDLER404 = (
-    "Django's HTML 404 for a malformed id: backend/urls.py needs handler404 = 'backend.errors.not_found'"
-)
-# What the fuzzer found in code outside care/ and backend/, reported to its owners. The
-# cases still run: `-ra` lists them as XFAIL, or XPASS once fixed (then delete the line).
-AWAITING_FIX = {
-    "GET /api/v1/patients/{patient_id}/summary/": _NEEDS_HANDLER404,
-    "GET /api/v1/patients/{patient_id}/export.csv": _NEEDS_HANDLER404,
-    "GET /api/v1/patients/{patient_id}/fhir/": f"{_NEEDS_HANDLER404}; and it answers application/fhir+json, "
-    "documented as application/json (diary/export_views.py)",
-    "GET /api/v1/teams/{team_id}/escalation-policy/": f"{_NEEDS_HANDLER404}; and updated_at is null for a team "
-    "still on the default policy, documented as a date-time (alerts/serializers.py)",
-    "PUT /api/v1/teams/{team_id}/escalation-policy/": _NEEDS_HANDLER404,
-}
-
-
 @pytest.fixture(autouse=True)
 def _keep_the_test_transaction():
     # Django's own test client does this: the WSGI handler would otherwise close the test's
@@ -105,8 +89,6 @@ def existing(path: str, parameters: dict, ids: dict[str, str]) -> dict | None:
 # The callers are made once per operation; the cases only read them.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_no_operation_answers_a_500_or_contradicts_its_schema(case, callers, known_ids, request):
-    if reason := AWAITING_FIX.get(case.operation.label):
-        request.node.add_marker(pytest.mark.xfail(reason=reason, strict=False))
     # Each generated case goes out as every kind of caller: generating is the slow part.
     real = existing(case.path, case.path_parameters or {}, known_ids) if case.path_parameters else None
     for path_parameters in filter(None, [case.path_parameters, real]):
