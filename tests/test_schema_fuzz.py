@@ -88,7 +88,7 @@ def existing(path: str, parameters: dict, ids: dict[str, str]) -> dict | None:
 @schema.parametrize()
 # The callers are made once per operation; the cases only read them.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_no_operation_answers_a_500_or_contradicts_its_schema(case, callers, known_ids, request):
+def test_no_operation_answers_a_500_or_contradicts_its_schema(case, callers, known_ids):
     # Each generated case goes out as every kind of caller: generating is the slow part.
     real = existing(case.path, case.path_parameters or {}, known_ids) if case.path_parameters else None
     for path_parameters in filter(None, [case.path_parameters, real]):
