@@ -35,6 +35,7 @@ schema = schemathesis.openapi.from_wsgi(
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture(autouse=True)
 def _keep_the_test_transaction():
     # Django's own test client does this: the WSGI handler would otherwise close the test's
