@@ -541,9 +541,11 @@ class Gunicorn:
             self.process.kill()
             self.process.wait(timeout=5)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.stop()
         self.log.close()
+        if exc_type is None:  # keep the server's log only when something went wrong
+            Path(self.log.name).unlink(missing_ok=True)
 
 
 def request(
