@@ -39,7 +39,7 @@ def evaluate_patient(*, patient_id: uuid.UUID | str, only: tuple[str, ...] | Non
     beat schedule, two workers) run one after the other and create one alert, not two.
     """
     patient = Patient.objects.select_for_update().filter(pk=patient_id).first()
-    if patient is None:
+    if patient is None or patient.withdrawn_at is not None:
         return []
     now = timezone.now()
     findings = engine.verdict_map(engine.evaluate(patient, only=only))

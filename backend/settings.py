@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "diary",
     "alerts",
     "clinic",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,11 @@ SIMPLE_JWT = {
 # Login protection (SPEC "Access and sessions").
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
 LOGIN_LOCKOUT = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# On withdrawal of consent: "pseudonymize" keeps the diary's clinical values without
+# identifying data (retention for the clinical record); "delete" removes them too.
+ERASURE_MODE = env.str("ERASURE_MODE", default="pseudonymize")
+if ERASURE_MODE not in ("pseudonymize", "delete"):
+    raise ImproperlyConfigured("ERASURE_MODE must be 'pseudonymize' or 'delete'.")
 INVITE_LIFETIME = timedelta(days=env.int("INVITE_LIFETIME_DAYS", default=7))
 
 SPECTACULAR_SETTINGS = {

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from backend.health import healthz
 
 api = [
+    path("", include("privacy.urls")),
     path("", include("care.urls")),
     path("", include("diary.urls")),
     path("", include("alerts.urls")),

@@ -136,6 +136,8 @@ class Patient(models.Model):
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
     enrolled_on = models.DateField()
     activated_at = models.DateTimeField(null=True, blank=True)
+    # Consent withdrawn: nothing more is collected; identifying data was erased.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
     diagnosis = models.CharField(max_length=200, blank=True)
     baseline_mme = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     # Box 2 context flags (#5 … #8).

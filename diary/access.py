@@ -12,6 +12,7 @@ from care.models import CaregiverLink, Patient, Role, User
 
 NOT_FOUND = _("Not found.")
 NO_REPORTING = _("You may not report for this patient.")
+WITHDRAWN = _("This patient withdrew consent: nothing more is collected.")
 # DRF's own message, already translated in every language it ships.
 NAME_A_PATIENT = _("This field is required.")
 
@@ -69,6 +70,8 @@ class ReportingRights:
             raise NotFound(NOT_FOUND)
         if patient.pk not in self.reporting:
             raise PermissionDenied(NO_REPORTING)
+        if patient.withdrawn_at is not None:
+            raise PermissionDenied(WITHDRAWN)
         return patient
 
 

@@ -160,6 +160,10 @@ MATRIX: dict[tuple[str, str], Row] = {
                                         body=lambda w: {"old_password": PASSWORD, "new_password": STRONG}),
     ("GET", "me/"):                 row(401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("PATCH", "me/"):               row(401, 200, 200, 200, 200, 200, 200, 200, 200, body=lambda w: {"language": "it"}),
+    # A patient's own data: export it, or withdraw consent (erasure); nobody else's.
+    ("GET", "me/export/"):          row(401, 200, 200, 403, 403, 403, 403, 403, 403),
+    ("POST", "me/erase/"):          row(401, 200, 200, 403, 403, 403, 403, 403, 403,
+                                        body=lambda w: {"password": PASSWORD, "confirm": True}),
     ("POST", "devices/"):           row(401, 201, 201, 201, 201, 201, 201, 201, 201,
                                         body=lambda w: {"platform": "fcm", "token": "device-1"}),
     ("GET", "catalog/"):            row(200, 200, 200, 200, 200, 200, 200, 200, 200),
