@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from django.db.models import Count, Min, Q
 
 from alerts.models import Alert, ReferralRecommendation
-from care.models import Patient, PatientStatus
+from care.models import Patient, PatientStatus, triage_key
 from diary.models import CheckIn
 
 SEVERITY_RANKS = {"urgent": 3, "warning": 2, "info": 1}
@@ -67,21 +67,26 @@ def refresh_patient_status(patient: Patient) -> PatientStatus:
         (rank for name, rank in SEVERITY_RANKS.items() if counts[name]),
         default=0,
     )
-    status, _ = PatientStatus.objects.update_or_create(
-        patient=patient,
-        defaults={
-            "severity_rank": severity_rank,
-            "open_urgent": counts["urgent"],
-            "open_warning": counts["warning"],
-            "open_info": counts["info"],
-            "oldest_unresolved_at": counts["oldest"],
-            "referral_status": referral.status if referral else "",
-            "referral_rank": REFERRAL_RANKS.get(referral.status, 0) if referral else 0,
-            "box2_criteria_met": referral.criteria_numbers if referral else [],
-            "last_checkin_at": last_checkin_at,
-            "pain_today": day_pain.get(today),
-            "pain_today_date": today if today in day_pain else None,
-            "pain_7d_trend": slope([((when - today).days, pain) for when, pain in sorted(day_pain.items())]),
-        },
+    values = {
+        "severity_rank": severity_rank,
+        "open_urgent": counts["urgent"],
+        "open_warning": counts["warning"],
+        "open_info": counts["info"],
+        "oldest_unresolved_at": counts["oldest"],
+        "referral_status": referral.status if referral else "",
+        "referral_rank": REFERRAL_RANKS.get(referral.status, 0) if referral else 0,
+        "box2_criteria_met": referral.criteria_numbers if referral else [],
+        "last_checkin_at": last_checkin_at,
+        "pain_today": day_pain.get(today),
+        "pain_today_date": today if today in day_pain else None,
+        "pain_7d_trend": slope([((when - today).days, pain) for when, pain in sorted(day_pain.items())]),
+    }
+    values["triage_key"] = triage_key(
+        values["severity_rank"],
+        values["referral_rank"],
+        values["oldest_unresolved_at"],
+        patient.display_name,
+        patient.pk,
     )
+    status, _ = PatientStatus.objects.update_or_create(patient=patient, defaults=values)
     return status

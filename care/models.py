@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -301,6 +301,9 @@ class PatientStatus(models.Model):
     pain_today_date = models.DateField(null=True, blank=True)
     # Least-squares slope of day pain over the last 7 local days, points per day.
     pain_7d_trend = models.FloatField(null=True, blank=True)
+    # The whole triage order in one unique, indexed string (see triage_key): a page is an
+    # index range scan, and the cursor never needs an offset through ties.
+    triage_key = models.CharField(max_length=300, db_index=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -308,3 +311,23 @@ class PatientStatus(models.Model):
 
     def __str__(self) -> str:
         return f"status of {self.patient_id}"
+
+    def refresh_triage_key(self, patient: Patient) -> None:
+        self.triage_key = triage_key(
+            self.severity_rank,
+            self.referral_rank,
+            self.oldest_unresolved_at,
+            patient.display_name,
+            patient.pk,
+        )
+
+
+# Sorts after any real alert time: a patient with nothing unresolved.
+NO_UNRESOLVED_ALERT = 10**12 - 1
+
+
+def triage_key(severity_rank: int, referral_rank: int, oldest: datetime | None, name: str, pk) -> str:
+    """API.md triage order as one string: highest severity first (3 - rank), then referral
+    (suggested, accepted, none), then the oldest unresolved alert, then name, then id."""
+    since = int(oldest.timestamp()) if oldest else NO_UNRESOLVED_ALERT
+    return f"{3 - severity_rank}{2 - referral_rank}{since:012d}|{name.lower()[:200]}|{pk}"

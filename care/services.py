@@ -20,6 +20,7 @@ from care.models import (
     Device,
     Invite,
     Patient,
+    PatientStatus,
     Role,
     TeamMembership,
     User,
@@ -44,18 +45,27 @@ def create_clinician(
     return user
 
 
+@transaction.atomic
 def create_patient(*, data: dict[str, Any]) -> Patient:
     patient = Patient(**data)
     if patient.enrolled_on is None:
         patient.enrolled_on = patient.local_today()
     patient.save()
+    status = PatientStatus(patient=patient)
+    status.refresh_triage_key(patient)
+    status.save()
     return patient
 
 
+@transaction.atomic
 def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
     for field, value in data.items():
         setattr(patient, field, value)
     patient.save(update_fields=[*data, "updated_at"])
+    if "display_name" in data:
+        status, _ = PatientStatus.objects.get_or_create(patient=patient)
+        status.refresh_triage_key(patient)
+        status.save(update_fields=["triage_key", "updated_at"])
     return patient
 
 

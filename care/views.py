@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.db import transaction
-from django.db.models import Value
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Coalesce, Concat, Lower
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
@@ -17,7 +15,7 @@ from backend.errors import ERROR_RESPONSES
 from backend.pagination import CursorPagination
 from care import services
 from care.access import AuditedReadMixin, CanChangePatient, IsClinician, visible_patient
-from care.models import CaregiverLink, Patient, Role, TeamMembership
+from care.models import NO_UNRESOLVED_ALERT, CaregiverLink, Patient, Role, TeamMembership
 from care.serializers import (
     CaregiverLinkSerializer,
     DeviceSerializer,
@@ -69,14 +67,10 @@ class PatientPagination(CursorPagination):
 
 
 class TriagePagination(CursorPagination):
-    """API.md triage order: the highest severity among unresolved alerts, then referral
-    status (suggested, accepted, none), then the oldest unresolved alert, then name."""
+    """API.md triage order, kept whole in one unique key of the status row
+    (care.models.triage_key), so the cursor is exact however many patients tie."""
 
-    ordering = ("-triage_severity", "-triage_referral", "triage_oldest", "display_name", "id")
-
-
-# Sorts after any real alert time, for patients with nothing unresolved.
-_NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+    ordering = ("triage",)
 
 
 # Any path segment reaches the view, whose lookup answers a malformed id with the API's
@@ -112,10 +106,18 @@ class PatientViewSet(
             return Patient.objects.none()
         patients = Patient.objects.visible_to(self.request.user)
         if self.is_triage():
+            # A patient made outside the write paths (fixtures, admin) has no status row
+            # yet: they sort as "nothing unresolved", by name.
             patients = patients.select_related("status").annotate(
-                triage_severity=Coalesce("status__severity_rank", 0),
-                triage_referral=Coalesce("status__referral_rank", 0),
-                triage_oldest=Coalesce("status__oldest_unresolved_at", Value(_NEVER)),
+                triage=Coalesce(
+                    "status__triage_key",
+                    Concat(
+                        Value(f"32{NO_UNRESOLVED_ALERT:012d}|"),
+                        Lower("display_name"),
+                        Value("|"),
+                        Cast("id", CharField()),
+                    ),
+                )
             )
         return patients
 

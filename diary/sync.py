@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.serializers import as_serializer_error
 
 from backend.errors import flatten_errors
 from care.models import User
@@ -46,6 +47,9 @@ def sync_batch(*, user: User, body: Any) -> list[dict[str, Any]]:
         raise BatchTooLarge
 
     rights = ReportingRights(user, [item.get("patient") for _, item in items if isinstance(item, dict)])
+    # One validator per record type and patient, reused for every item: building a DRF
+    # serializer (it deep-copies its fields) costs more than validating a record.
+    validators: dict[tuple[str, Any], Any] = {}
     now = timezone.now()
     ingest_key = uuid.uuid4()
     results: list[dict[str, Any]] = []
@@ -64,15 +68,19 @@ def sync_batch(*, user: User, body: Any) -> list[dict[str, Any]]:
         except ValidationError as exc:
             result["errors"] = flatten_errors(exc.detail)
             continue
-        serializer = SERIALIZERS[kind](data=item, context={"patient": patient})
-        if not serializer.is_valid():
-            result["errors"] = flatten_errors(serializer.errors)
+        key = (kind, patient.pk)
+        if key not in validators:
+            validators[key] = SERIALIZERS[kind](context={"patient": patient})
+        try:
+            data = validators[key].run_validation(item)
+        except ValidationError as exc:
+            result["errors"] = flatten_errors(as_serializer_error(exc))
             continue
         record = build_record(
             kind=kind,
             patient=patient,
             reporter=user,
-            data=serializer.validated_data,
+            data=data,
             now=now,
             ingest_key=ingest_key,
         )

@@ -68,3 +68,25 @@ def test_a_triage_page_costs_the_same_queries_for_5_or_40_patients(
         with django_capture_on_commit_callbacks(execute=True):
             post_checkins(api, PatientFactory(care_team=team), [4])
     assert page_queries() == few
+
+
+def test_following_next_walks_every_patient_once_even_with_more_than_a_thousand_ties(api, clinician, team):
+    from datetime import date
+
+    from care.models import Patient, PatientStatus, triage_key
+
+    patients = Patient.objects.bulk_create(
+        Patient(care_team=team, display_name=f"Patient {n:04d}", timezone="UTC", enrolled_on=date(2026, 1, 1))
+        for n in range(1100)
+    )
+    PatientStatus.objects.bulk_create(
+        PatientStatus(patient=p, triage_key=triage_key(0, 0, None, p.display_name, p.pk)) for p in patients
+    )
+    client = api(clinician)
+    seen, url = [], "/api/v1/patients/?page_size=100"
+    while url:
+        page = client.get(url).json()
+        seen += [row["display_name"] for row in page["results"]]
+        url = page["next"]
+
+    assert seen == sorted(p.display_name for p in patients)
