@@ -236,9 +236,20 @@ NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS
 NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=15)
 CHANNEL_TIMEOUT_SECONDS = env.int("CHANNEL_TIMEOUT_SECONDS", default=10)
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Push: the console in development; in production PUSH_TRANSPORT=
+# alerts.channels.PlatformPushTransport routes each device to its platform's provider.
 PUSH_TRANSPORT = env.str("PUSH_TRANSPORT", default="alerts.channels.ConsolePushTransport")
+PUSH_TRANSPORTS = {
+    "fcm": env.str("PUSH_FCM_TRANSPORT", default="alerts.channels.FcmPushTransport"),
+    "apns": env.str("PUSH_APNS_TRANSPORT", default="alerts.channels.ApnsPushTransport"),
+}
 FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
 FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
+APNS_TEAM_ID = env.str("APNS_TEAM_ID", default="")
+APNS_KEY_ID = env.str("APNS_KEY_ID", default="")
+APNS_PRIVATE_KEY_FILE = env.str("APNS_PRIVATE_KEY_FILE", default="")
+APNS_TOPIC = env.str("APNS_TOPIC", default="")  # the app's bundle id
+APNS_USE_SANDBOX = env.bool("APNS_USE_SANDBOX", default=False)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

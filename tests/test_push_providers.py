@@ -1,0 +1,95 @@
+"""The real push providers' requests, with only the network call faked."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from alerts.channels import ApnsPushTransport, DeliveryError, FcmPushTransport, PlatformPushTransport
+
+PAYLOAD = {
+    "title": "Urgent alert",
+    "body": "Open Crossroad to review it.",
+    "key": "alert:1:1:urgent:u:push",
+    "kind": "alert",
+}
+
+
+class Network:
+    def __init__(self):
+        self.requests = []
+
+    def __call__(self, url, raw, headers):
+        self.requests.append((url, json.loads(raw), headers))
+
+
+@pytest.fixture
+def apns_key():
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key, pem.decode()
+
+
+def test_apns_sends_a_signed_provider_token_the_topic_and_the_key_as_collapse_id(apns_key):
+    key, pem = apns_key
+    network = Network()
+    apns = ApnsPushTransport(
+        team_id="TEAM123",
+        key_id="KEY456",
+        private_key=pem,
+        topic="org.crossroad.app",
+        sandbox=True,
+        post=network,
+    )
+
+    apns.send(platform="apns", token="abc123", payload=PAYLOAD)
+    apns.send(platform="apns", token="def456", payload=PAYLOAD)
+
+    (url, body, headers), (_, _, again) = network.requests
+    assert url == "https://api.sandbox.push.apple.com/3/device/abc123"
+    assert body["aps"]["alert"] == {"title": "Urgent alert", "body": "Open Crossroad to review it."}
+    assert body["key"] == PAYLOAD["key"]
+    assert headers["apns-topic"] == "org.crossroad.app"
+    assert headers["apns-collapse-id"] == PAYLOAD["key"]
+    token = headers["authorization"].removeprefix("bearer ")
+    assert jwt.get_unverified_header(token)["kid"] == "KEY456"
+    assert jwt.decode(token, key.public_key(), algorithms=["ES256"])["iss"] == "TEAM123"
+    assert again["authorization"] == headers["authorization"]  # the provider token is reused
+
+
+def test_fcm_sends_the_v1_message_with_a_collapse_key():
+    network = Network()
+    fcm = FcmPushTransport(project="crossroad-prod", token_source=lambda: "oauth-token", post=network)
+
+    fcm.send(platform="fcm", token="device-token", payload=PAYLOAD)
+
+    [(url, body, headers)] = network.requests
+    assert url == "https://fcm.googleapis.com/v1/projects/crossroad-prod/messages:send"
+    assert headers == {"Authorization": "Bearer oauth-token"}
+    assert body["message"]["token"] == "device-token"
+    assert body["message"]["data"]["key"] == PAYLOAD["key"]
+    assert body["message"]["android"]["collapse_key"] == PAYLOAD["key"]
+
+
+def test_each_device_goes_to_its_platforms_provider_and_an_unconfigured_one_fails_loudly(apns_key):
+    fcm_net, apns_net = Network(), Network()
+    router = PlatformPushTransport(
+        {
+            "fcm": FcmPushTransport(project="p", token_source=lambda: "t", post=fcm_net),
+            "apns": ApnsPushTransport(
+                team_id="T", key_id="K", private_key=apns_key[1], topic="b", post=apns_net
+            ),
+        }
+    )
+    router.send(platform="fcm", token="a", payload=PAYLOAD)
+    router.send(platform="apns", token="b", payload=PAYLOAD)
+
+    assert len(fcm_net.requests) == len(apns_net.requests) == 1
+    with pytest.raises(DeliveryError, match="webpush"):
+        router.send(platform="webpush", token="c", payload=PAYLOAD)
