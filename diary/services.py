@@ -184,22 +184,11 @@ def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> Di
     }
     if not changes:
         return record
-    now = timezone.now()
-    RecordRevision.objects.create(
-        record_type=kind_of(record),
-        record_id=record.pk,
-        version=record.version,
-        change=RecordRevision.Change.CORRECTED,
-        previous=snapshot(record),
-        changed_by=by,
-        changed_at=now,
-    )
+    keep_revision(record, RecordRevision.Change.CORRECTED, by=by)
     for name, value in changes.items():
         setattr(record, name, value)
     record.local_date = local_date_of(record.observed_at, record.timezone)
     derive(record)
-    record.version += 1
-    record.updated_at = now
     record.save()
     announce_changes([record.patient_id])
     return record
@@ -212,24 +201,30 @@ def retract_record(*, record: DiaryRecord, by: User, reason: str) -> DiaryRecord
     record = model.objects.select_for_update().get(pk=record.pk)
     if record.status == RecordStatus.ENTERED_IN_ERROR:
         return record
+    keep_revision(record, RecordRevision.Change.RETRACTED, by=by, reason=reason)
+    record.status = RecordStatus.ENTERED_IN_ERROR
+    record.retracted_reason = reason
+    record.save(update_fields=["status", "retracted_reason", "version", "updated_at"])
+    announce_changes([record.patient_id])
+    return record
+
+
+def keep_revision(record: DiaryRecord, change: str, *, by: User, reason: str = "") -> None:
+    """Store the record's current state as a revision and move it to the next version
+    (the caller saves the record)."""
     now = timezone.now()
     RecordRevision.objects.create(
         record_type=kind_of(record),
         record_id=record.pk,
         version=record.version,
-        change=RecordRevision.Change.RETRACTED,
+        change=change,
         previous=snapshot(record),
         changed_by=by,
         changed_at=now,
         reason=reason,
     )
-    record.status = RecordStatus.ENTERED_IN_ERROR
-    record.retracted_reason = reason
     record.version += 1
     record.updated_at = now
-    record.save(update_fields=["status", "retracted_reason", "version", "updated_at"])
-    announce_changes([record.patient_id])
-    return record
 
 
 def kind_of(record: DiaryRecord) -> str:
