@@ -6,21 +6,25 @@ generated inside PostgreSQL with INSERT ... SELECT over generate_series, indexes
 constraints dropped during the load and rebuilt after, as pg_restore does), open and
 acknowledged alerts for about a third of them, open referrals, and a second team the
 clinician may not see. care_patientstatus is filled the way alerts.status computes it
-(same counts, ranks, referral, last check-in, today's pain and 7-day slope), and for a
-random sample the real alerts.status.refresh_patient_status is run and must leave the
-rows unchanged.
+(same counts, ranks, referral, last check-in, today's pain and 7-day slope, and the
+triage key from care.models.triage_key itself), and for a random sample the real
+alerts.status.refresh_patient_status is run and must leave the rows unchanged.
 
 Then, in this process:
 
 - API: the first page as the clinician, through Django's test client with a JWT (the
   whole middleware, DRF, auth, serializer and audit stack; no gunicorn),
-- baseline: one hand-written SQL query for the same page (same filter, the same order:
-  severity rank desc, referral rank desc, oldest unresolved alert asc, name, id; the
-  same fields), rows turned into the same JSON with json.dumps,
+- baseline: one hand-written SQL query for the same page (same join and team filter,
+  the API's order, which is now the status row's triage_key; the same fields), rows
+  turned into the same JSON with json.dumps,
 
 interleaved, printing queries per page, time per page and the ratio (issue 4 aims for
-<= 2x); the two pages must be identical. Finally it follows the `next` links through the
-whole list to check every patient is reachable.
+<= 2x); the two pages must be identical. It then runs EXPLAIN ANALYZE on the API's own
+page query (as Django sent it) and on the baseline, and says whether PostgreSQL reads
+the triage_key index; with --plans it also times, by hand, variants of the page query
+that the index could serve (inside a transaction rolled back: the data is not changed).
+Finally it follows the `next` links through the whole list: every patient must be
+reached once, in the order of the triage key.
 
     .venv/bin/python bench/triage.py                          # 10,000 x 365
     .venv/bin/python bench/triage.py --patients 2000 --days 90  # quicker
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import threading
 import time
@@ -163,20 +168,28 @@ PAGE_FIELDS = (
     "box2_criteria_met",
 )
 # The hand-written page: what TriagePagination's ordering and TriageSerializer's fields
-# amount to, as one query.
+# amount to, as one query. Same join and team filter as the API's query; the order is the
+# status row's triage key (create_patient gives every patient a status row, so the API's
+# Coalesce fallback never applies here; the load checks that every row has its key).
 PAGE_SQL = """
 SELECT p.id, p.display_name, p.care_team_id, p.timezone, p.language, p.enrolled_on, p.activated_at,
        p.diagnosis, p.baseline_mme, p.limited_prognosis, p.cancer_survivor, p.substance_use_history,
        p.organ_failure, p.idds, p.idds_lockout_minutes, p.idds_max_daily_boluses, p.idds_reservoir_ml,
        p.idds_next_refill_date, p.created_at,
        s.last_checkin_at, s.pain_today, s.pain_today_date, s.pain_7d_trend, s.open_urgent, s.open_warning,
-       s.open_info, s.referral_status, s.box2_criteria_met, s.patient_id IS NOT NULL AS has_status
+       s.open_info, s.referral_status, s.box2_criteria_met, s.patient_id IS NOT NULL AS has_status,
+       s.triage_key
 FROM care_patient p
 LEFT JOIN care_patientstatus s ON s.patient_id = p.id
 WHERE p.care_team_id IN (SELECT team_id FROM care_teammembership WHERE user_id = %(user)s)
-ORDER BY COALESCE(s.severity_rank, 0) DESC, COALESCE(s.referral_rank, 0) DESC,
-         COALESCE(s.oldest_unresolved_at, 'infinity') ASC, p.display_name ASC, p.id ASC
+ORDER BY s.triage_key
 LIMIT %(limit)s
+"""
+# The whole list in the same order, to check the walk through `next` against.
+ORDER_SQL = """
+SELECT p.id FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id
+WHERE p.care_team_id IN (SELECT team_id FROM care_teammembership WHERE user_id = %(user)s)
+ORDER BY s.triage_key
 """
 STATUS_FIELDS = (
     "severity_rank",
@@ -191,6 +204,7 @@ STATUS_FIELDS = (
     "pain_today",
     "pain_today_date",
     "pain_7d_trend",
+    "triage_key",
 )
 
 
@@ -206,6 +220,12 @@ def parse_args() -> argparse.Namespace:
         "--sample", type=int, default=200, help="patients refreshed by the app to check (200)"
     )
     parser.add_argument("--no-walk", action="store_true", help="do not follow next links through the list")
+    parser.add_argument(
+        "--no-plans",
+        dest="plans",
+        action="store_false",
+        help="skip timing variants of the page query by hand",
+    )
     parser.add_argument("--database", default="crossroad_bench_triage", help="dropped and recreated")
     parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
     parser.add_argument("--seed", type=int, default=5)
@@ -334,7 +354,27 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
             )
         }
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
-    return {"clinician": clinician, "team": team, "timings": timings, "counts": counts, "db_size": size}
+        # Every patient has a status row with its own key: the order is total, the baseline's
+        # ORDER BY s.triage_key is the API's Coalesce(status key, fallback).
+        keys = dict(
+            zip(
+                ("patients", "status_rows", "distinct_keys", "empty_keys"),
+                conn.execute(
+                    "SELECT count(*), count(s.patient_id), count(DISTINCT s.triage_key), "
+                    "count(*) FILTER (WHERE s.triage_key = '') "
+                    "FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id"
+                ).fetchone(),
+                strict=True,
+            )
+        )
+    return {
+        "clinician": clinician,
+        "team": team,
+        "timings": timings,
+        "counts": counts,
+        "db_size": size,
+        "keys": keys,
+    }
 
 
 CHECKINS_SQL = """
@@ -414,11 +454,13 @@ HAVING random() < 0.8
 
 def compute_statuses(conn) -> list[tuple]:
     """care_patientstatus rows for every patient, computed as alerts.status computes them
-    (the same ranks, counts, referral fields and 7-day pain slope)."""
+    (the same ranks, counts, referral fields and 7-day pain slope), with the triage key
+    made by the app's own care.models.triage_key from those values."""
     from alerts.status import REFERRAL_RANKS, SEVERITY_RANKS, TREND_DAYS, slope
+    from care.models import triage_key
 
     now = datetime.now(UTC)
-    patients = conn.execute("SELECT id, timezone FROM care_patient").fetchall()
+    patients = conn.execute("SELECT id, timezone, display_name FROM care_patient").fetchall()
     alerts = {
         pid: (urgent, warning, info, oldest)
         for pid, urgent, warning, info, oldest in conn.execute(
@@ -445,7 +487,7 @@ def compute_statuses(conn) -> list[tuple]:
     ):
         days[pid].append((when, pain_now, worst, recorded))
     rows, missing = [], []
-    for pid, zone in patients:
+    for pid, zone, name in patients:
         today = now.astimezone(ZoneInfo(zone)).date()
         first = today - timedelta(days=TREND_DAYS - 1)
         day_pain: dict[date, int] = {}
@@ -459,21 +501,24 @@ def compute_statuses(conn) -> list[tuple]:
         urgent, warning, info, oldest = alerts.get(pid, (0, 0, 0, None))
         counts = {"urgent": urgent, "warning": warning, "info": info}
         referral_status, criteria = referrals.get(pid, ("", []))
+        severity_rank = max((rank for kind, rank in SEVERITY_RANKS.items() if counts[kind]), default=0)
+        referral_rank = REFERRAL_RANKS.get(referral_status, 0)
         rows.append(
             [
                 pid,
-                max((rank for name, rank in SEVERITY_RANKS.items() if counts[name]), default=0),
+                severity_rank,
                 urgent,
                 warning,
                 info,
                 oldest,
                 referral_status,
-                REFERRAL_RANKS.get(referral_status, 0),
+                referral_rank,
                 json.dumps(criteria),
                 last,
                 day_pain.get(today),
                 today if today in day_pain else None,
                 slope([((when - today).days, pain) for when, pain in sorted(day_pain.items())]),
+                triage_key(severity_rank, referral_rank, oldest, name, pid),
                 now,
             ]
         )
@@ -560,6 +605,7 @@ def baseline_page(conn, user_id, page_size: int = 50) -> bytes:
             referral,
             box2,
             has_status,
+            _key,
         ) = r
         today = now.astimezone(ZoneInfo(zone)).date()
         results.append(
@@ -594,20 +640,23 @@ def baseline_page(conn, user_id, page_size: int = 50) -> bytes:
                 "box2_criteria_met": list(box2) if has_status else [],
             }
         )
-    next_link = f"keyset:{results[-1]['id']}" if len(rows) > page_size else None
+    next_link = f"keyset:{rows[page_size - 1][-1]}" if len(rows) > page_size else None
     body = {"next": next_link, "previous": None, "results": results}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def walk(client, first_path: str, limit_pages: int) -> dict[str, Any]:
     """Follow `next` from the first page; stop at the end, at a page seen before, or at
-    the page limit. Returns what was reached and the time of each page."""
+    the page limit. Returns what was reached, in order, and the time of each page."""
     seen: set[str] = set()
+    order: list[str] = []
+    paths: list[str] = []
     pages, repeats, path = 0, 0, first_path
     times: list[float] = []
     previous_ids: list[str] | None = None
     progress = benchlib.Progress("walking the triage list", limit_pages)
     while path and pages < limit_pages:
+        paths.append(path)
         started = time.perf_counter()
         response = client.get(path)
         times.append(time.perf_counter() - started)
@@ -622,12 +671,142 @@ def walk(client, first_path: str, limit_pages: int) -> dict[str, Any]:
                 break
         previous_ids = ids
         seen.update(ids)
+        order.extend(ids)
         path = None
         if body["next"]:
             link = urlsplit(body["next"])
             path = f"{link.path}?{link.query}"
     progress.finish(f"{len(seen):,} patients")
-    return {"pages": pages, "reached": len(seen), "repeats": repeats, "ended": path is None, "times": times}
+    return {
+        "pages": pages,
+        "reached": len(seen),
+        "rows": len(order),
+        "repeats": repeats,
+        "ended": path is None,
+        "times": times,
+        "order": order,
+        "paths": paths,
+    }
+
+
+# --- query plans -------------------------------------------------------------------------------
+
+
+def api_page_query(captured: list) -> str:
+    """The SQL of the page itself among a request's queries (Django's text, values inlined)."""
+    pages = [q["sql"] for q in captured if 'FROM "care_patient"' in q["sql"] and "ORDER BY" in q["sql"]]
+    assert len(pages) == 1, [q["sql"][:120] for q in captured]
+    return pages[0]
+
+
+def explain(conn, query: str, params: dict | None = None, runs: int = 5) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) a query `runs` times: the median execution time, the
+    indexes read, whether it sorts, and the plan of the last run as indented lines."""
+    executions, plan = [], None
+    for _ in range(runs):
+        plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, params).fetchone()[0][0]
+        executions.append(plan["Execution Time"])
+    indexes: list[str] = []
+    sorts: list[str] = []
+    lines: list[str] = []
+
+    def visit(node: dict, depth: int) -> None:
+        name = node["Node Type"]
+        if "Index Name" in node:
+            indexes.append(node["Index Name"])
+            name += f" using {node['Index Name']}"
+        elif "Relation Name" in node:
+            name += f" on {node['Relation Name']}"
+        if node["Node Type"] == "Sort":
+            sorts.append(f"{node.get('Sort Method', '?')} of {node['Actual Rows']:,} rows")
+            name += f" ({node.get('Sort Method', '')})"
+        lines.append(
+            f"{'  ' * depth}{name}  rows={node['Actual Rows']:,} loops={node['Actual Loops']:,} "
+            f"time={node['Actual Total Time']:.2f} ms"
+        )
+        for child in node.get("Plans", ()):
+            visit(child, depth + 1)
+
+    visit(plan["Plan"], 0)
+    return {
+        "execution_ms": statistics.median(executions),
+        "indexes": indexes,
+        "sorts": sorts,
+        "uses_triage_key_index": any("triage_key" in name for name in indexes),
+        "lines": lines,
+    }
+
+
+# Variants of the page query, timed by hand to see what would let PostgreSQL serve the page
+# from the triage_key index. {select} is the baseline's field list.
+VARIANTS = {
+    "baseline: LEFT JOIN, team subquery, ORDER BY s.triage_key": PAGE_SQL,
+    "inner JOIN, team subquery, ORDER BY s.triage_key": """
+        SELECT {select} FROM care_patient p JOIN care_patientstatus s ON s.patient_id = p.id
+        WHERE p.care_team_id IN (SELECT team_id FROM care_teammembership WHERE user_id = %(user)s)
+        ORDER BY s.triage_key LIMIT %(limit)s""",
+    "inner JOIN, team ids resolved first (literal list), ORDER BY s.triage_key": """
+        SELECT {select} FROM care_patient p JOIN care_patientstatus s ON s.patient_id = p.id
+        WHERE p.care_team_id = ANY(%(teams)s) ORDER BY s.triage_key LIMIT %(limit)s""",
+    "LEFT JOIN, team ids resolved first, ORDER BY s.triage_key": """
+        SELECT {select} FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id
+        WHERE p.care_team_id = ANY(%(teams)s) ORDER BY s.triage_key LIMIT %(limit)s""",
+}
+# With the team copied onto the status row and one index (care_team_id, triage_key):
+# created inside a transaction that is rolled back.
+TEAM_ON_STATUS = (
+    "ALTER TABLE care_patientstatus ADD COLUMN bench_team_id uuid",
+    "UPDATE care_patientstatus s SET bench_team_id = p.care_team_id FROM care_patient p WHERE p.id = s.patient_id",
+    "CREATE INDEX bench_status_team_triage_key ON care_patientstatus (bench_team_id, triage_key)",
+    "ANALYZE care_patientstatus",
+)
+TEAM_ON_STATUS_VARIANT = (
+    "status.care_team_id + index (care_team_id, triage_key), one team",
+    """
+        SELECT {select} FROM care_patientstatus s JOIN care_patient p ON p.id = s.patient_id
+        WHERE s.bench_team_id = %(team)s ORDER BY s.triage_key LIMIT %(limit)s""",
+)
+
+
+def page_select() -> str:
+    return PAGE_SQL.split("SELECT", 1)[1].split("FROM care_patient p", 1)[0].strip()
+
+
+# A deep page: the next 50 after a cursor position nine tenths down the list.
+DEEP_PAGE_VARIANT = (
+    "a page 9/10 down: inner JOIN, team ids first, s.triage_key > position",
+    """
+        SELECT {select} FROM care_patient p JOIN care_patientstatus s ON s.patient_id = p.id
+        WHERE p.care_team_id = ANY(%(teams)s) AND s.triage_key > %(after)s
+        ORDER BY s.triage_key LIMIT %(limit)s""",
+)
+
+
+def plan_variants(conn, user_id, team_ids: list, runs: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    """Median EXPLAIN ANALYZE time of each variant of the page query; each must return
+    the same 51 ids as the baseline (the deep page: as the whole list from its position)."""
+    params = {"user": user_id, "teams": team_ids, "team": team_ids[0], "limit": 51}
+    select = page_select()
+    order = [r[0] for r in conn.execute(ORDER_SQL, params).fetchall()]
+    results = []
+
+    def run(label: str, query: str, expected: list) -> None:
+        query = query.replace("{select}", select)
+        assert [r[0] for r in conn.execute(query, params).fetchall()] == expected, label
+        results.append((label, explain(conn, query, params, runs)))
+
+    for label, query in VARIANTS.items():
+        run(label, query, order[:51])
+    deep = len(order) * 9 // 10
+    params["after"] = conn.execute(
+        "SELECT triage_key FROM care_patientstatus WHERE patient_id = %s", (order[deep - 1],)
+    ).fetchone()[0]
+    run(*DEEP_PAGE_VARIANT, order[deep : deep + 51])
+    with conn.transaction(force_rollback=True):
+        for statement in TEAM_ON_STATUS:
+            conn.execute(statement)
+        run(*TEAM_ON_STATUS_VARIANT, order[:51])
+    return results
 
 
 def main() -> int:
@@ -681,19 +860,41 @@ def main() -> int:
     with benchlib.count_queries() as captured:
         api_body = api_page()
     queries = [" ".join(q["sql"].split())[:110] for q in captured]
+    page_query = api_page_query(captured)
     same = json.loads(api_body)["results"] == json.loads(sql_page())["results"]
     first_names = [r["display_name"] for r in json.loads(api_body)["results"][:3]]
 
     benchlib.step(f"{args.repeat} pages each, interleaved API / SQL")
     times = benchlib.interleaved(args.repeat, {"api": api_page, "sql": sql_page})
-    explain = raw.execute(
-        "EXPLAIN (ANALYZE, FORMAT JSON) " + PAGE_SQL, {"user": clinician.pk, "limit": 51}
-    ).fetchone()[0][0]
 
-    walked = None
+    benchlib.step("EXPLAIN ANALYZE of the API's page query (as Django sent it) and of the baseline")
+    plans = {
+        "API first page": explain(raw, page_query),
+        "baseline SQL": explain(raw, PAGE_SQL, {"user": clinician.pk, "limit": 51}),
+    }
+
+    walked, walk_in_order = None, None
     if not args.no_walk:
         benchlib.step("following next links through the whole list")
         walked = walk(client, path, limit_pages=(args.patients // 50) + 20)
+        expected = [str(r[0]) for r in raw.execute(ORDER_SQL, {"user": clinician.pk}).fetchall()]
+        walk_in_order = walked["order"] == expected
+        if len(walked["paths"]) > 2:
+            with benchlib.count_queries() as captured:
+                response = client.get(walked["paths"][-2])
+            assert response.status_code == 200
+            plans[f"API page {len(walked['paths']) - 1} (cursor)"] = explain(raw, api_page_query(captured))
+
+    variants = []
+    if args.plans:
+        benchlib.step("timing variants of the page query by hand (EXPLAIN ANALYZE, median of 5)")
+        teams = [
+            r[0]
+            for r in raw.execute(
+                "SELECT team_id FROM care_teammembership WHERE user_id = %s", (clinician.pk,)
+            ).fetchall()
+        ]
+        variants = plan_variants(raw, clinician.pk, teams)
     raw.close()
 
     # --- summary ---
@@ -722,7 +923,38 @@ def main() -> int:
         print(f"  {q}")
     print("baseline queries per page: 1")
     print(f"pages identical (results): {'yes' if same else 'NO'}; first rows: {first_names}")
-    print(f"baseline page query, EXPLAIN ANALYZE: {explain['Execution Time']:.2f} ms execution")
+    print(
+        f"status keys: {loaded['keys']['status_rows']:,} status rows for {loaded['keys']['patients']:,} patients, "
+        f"{loaded['keys']['distinct_keys']:,} distinct triage keys, {loaded['keys']['empty_keys']} empty"
+    )
+    print()
+    for label, plan in plans.items():
+        print(
+            f"{label}: EXPLAIN ANALYZE {plan['execution_ms']:.2f} ms (median of 5); triage_key index "
+            f"{'used' if plan['uses_triage_key_index'] else 'NOT used'}; indexes {sorted(set(plan['indexes']))}; "
+            f"sorts {plan['sorts'] or 'none'}"
+        )
+        for line in plan["lines"]:
+            print(f"    {line}")
+    if variants:
+        print()
+        print(
+            "variants of the page query, each checked to return the same rows (EXPLAIN ANALYZE execution, median of 5):"
+        )
+        print(
+            benchlib.table(
+                [
+                    [
+                        label,
+                        f"{plan['execution_ms']:.2f}",
+                        "yes" if plan["uses_triage_key_index"] else "no",
+                        ", ".join(plan["sorts"]) or "none",
+                    ]
+                    for label, plan in variants
+                ],
+                ["page query", "ms", "triage_key index", "sort"],
+            )
+        )
     print()
     print(
         benchlib.table(
@@ -746,8 +978,9 @@ def main() -> int:
         print()
         print(
             f"walking next links: {walked['pages']} pages, reached {walked['reached']:,} of {args.patients:,} "
-            f"patients; {'reached the end' if walked['ended'] else 'did NOT reach the end'}"
+            f"patients ({walked['rows']:,} rows); {'reached the end' if walked['ended'] else 'did NOT reach the end'}"
             + (f", the same page came back {walked['repeats']} times" if walked["repeats"] else "")
+            + f"; in the order of the triage key, each once: {'yes' if walk_in_order else 'NO'}"
         )
         if deep:
             print(
@@ -765,14 +998,23 @@ def main() -> int:
         sql_p95_ms=round(base["p95_ms"], 3),
         ratio=round(ratio, 4),
         pages_identical=same,
-        walk=None if not walked else {k: v for k, v in walked.items() if k != "times"},
+        walk=None
+        if not walked
+        else {k: v for k, v in walked.items() if k not in ("times", "order", "paths")}
+        | {"in_order": walk_in_order},
+        plans={label: round(plan["execution_ms"], 3) for label, plan in plans.items()},
+        triage_key_index_used={label: plan["uses_triage_key_index"] for label, plan in plans.items()},
+        variants_ms={label: round(plan["execution_ms"], 3) for label, plan in variants},
         load_seconds=round(load_seconds),
     )
     benchlib.close_django_connections()
     benchlib.flush_bench_broker()
     if not args.keep_db:
         benchlib.drop_database(args.database)
-    return 0 if same and differing == 0 else 1
+    keys_ok = (
+        loaded["keys"]["distinct_keys"] == loaded["keys"]["patients"] and not loaded["keys"]["empty_keys"]
+    )
+    return 0 if same and differing == 0 and keys_ok and walk_in_order is not False else 1
 
 
 if __name__ == "__main__":
