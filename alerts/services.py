@@ -63,7 +63,8 @@ def apply_findings(*, patient: Patient, findings: dict[str, Finding], now: datet
     """Open, update or raise one alert per rule; returns the alerts created or raised."""
     if not findings:
         return []
-    unresolved = {a.rule: a for a in Alert.objects.filter(patient=patient).unresolved()}
+    # Locked: a clinician acknowledging or resolving meanwhile must not be written over.
+    unresolved = {a.rule: a for a in Alert.objects.filter(patient=patient).unresolved().select_for_update()}
     horizon = now - max(cooldown(), timedelta(days=engine.WINDOW_DAYS))
     last_resolved: dict[str, Alert] = {}
     for alert in Alert.objects.filter(
@@ -86,13 +87,13 @@ def quiet_after_resolution(resolved: Alert | None, finding: Finding, now: dateti
     """After resolution a rule stays quiet for the cooldown, and afterwards until it has
     evidence the resolved alert did not, unless the severity is higher.
 
-    Urgent rules (a red flag, rapid deterioration) are never quiet on new evidence: a new
-    report of saddle numbness the day after the last one was resolved is a new emergency.
+    A red flag is never quiet on a new report: saddle numbness reported again the day
+    after the last report was resolved is a new emergency, whatever the cooldown.
     """
     if resolved is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[resolved.severity]:
         return False
     new_evidence = not set(finding.record_ids) <= set(resolved.record_ids)
-    if finding.severity == "urgent" and new_evidence:
+    if finding.rule == "red_flag" and new_evidence:
         return False
     if now - resolved.resolved_at < cooldown():
         return True
@@ -143,7 +144,7 @@ def update_alert(*, alert: Alert, finding: Finding, now: datetime) -> bool:
             at=now,
             detail={"from": previous, "to": finding.severity},
         )
-    alert.save()
+    alert.save(update_fields=["evidence", "record_ids", "last_triggered_at", "late", "severity"])
     if raised:
         # An acknowledged alert is not escalated again, but whoever holds it hears of it.
         notify_tier(
@@ -242,6 +243,7 @@ def escalate_alert(*, alert_id, now: datetime | None = None) -> Alert | None:
 
 @transaction.atomic(durable=True)
 def acknowledge_alert(*, alert: Alert, by: User, note: str = "") -> Alert:
+    lock_patient(alert.patient_id)
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     now = timezone.now()
     alert.acknowledge(at=now)
@@ -255,15 +257,30 @@ def acknowledge_alert(*, alert: Alert, by: User, note: str = "") -> Alert:
 
 @transaction.atomic(durable=True)
 def resolve_alert(*, alert: Alert, by: User, resolution: str) -> Alert:
-    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    lock_patient(alert.patient_id)
+    alert = close_alert(
+        alert=Alert.objects.select_for_update().get(pk=alert.pk), by=by, resolution=resolution
+    )
+    refresh_patient_status(alert.patient)
+    return alert
+
+
+def close_alert(*, alert: Alert, by: User, resolution: str) -> Alert:
+    """Resolve a locked alert in the caller's transaction (a clinician's resolve, a
+    withdrawal of consent)."""
     now = timezone.now()
     alert.resolve(at=now, resolution=resolution)
     alert.save()
     AlertEvent.objects.create(
         alert=alert, kind=AlertEvent.Kind.RESOLVED, actor=by, at=now, detail={"resolution": resolution}
     )
-    refresh_patient_status(alert.patient)
     return alert
+
+
+def lock_patient(patient_id) -> None:
+    """Every write that refreshes a patient's triage row takes the patient lock first, as
+    evaluate_patient does, so that the last writer of the row saw the last state."""
+    Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk", flat=True).first()
 
 
 def update_referral(
@@ -315,6 +332,7 @@ class IllegalTransition(Exception):
 def move_referral(
     *, referral: ReferralRecommendation, to: str, by: User, reason: str = ""
 ) -> ReferralRecommendation:
+    lock_patient(referral.patient_id)
     referral = ReferralRecommendation.objects.select_for_update().get(pk=referral.pk)
     if not referral.can_move_to(to):
         raise IllegalTransition(referral.status)

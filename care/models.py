@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 import uuid
 import zoneinfo
 from datetime import date, datetime
@@ -324,10 +325,18 @@ class PatientStatus(models.Model):
 
 # Sorts after any real alert time: a patient with nothing unresolved.
 NO_UNRESOLVED_ALERT = 10**12 - 1
+SORT_NAME_BYTES = 100
+
+
+def sort_name(name: str) -> str:
+    """The name as fixed-width hex of its accent-free lower case: hex digits sort the same
+    under every database collation, and the zero padding puts "ab" before "ab c"."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))
+    return plain.encode()[:SORT_NAME_BYTES].hex().ljust(2 * SORT_NAME_BYTES, "0")
 
 
 def triage_key(severity_rank: int, referral_rank: int, oldest: datetime | None, name: str, pk) -> str:
     """API.md triage order as one string: highest severity first (3 - rank), then referral
     (suggested, accepted, none), then the oldest unresolved alert, then name, then id."""
     since = int(oldest.timestamp()) if oldest else NO_UNRESOLVED_ALERT
-    return f"{3 - severity_rank}{2 - referral_rank}{since:012d}|{name.lower()[:200]}|{pk}"
+    return f"{3 - severity_rank}{2 - referral_rank}{since:012d}{sort_name(name)}{uuid.UUID(str(pk)).hex}"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Coalesce, Concat, Lower
+from django.db.models.functions import Cast, Coalesce, Concat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
@@ -106,17 +106,12 @@ class PatientViewSet(
             return Patient.objects.none()
         patients = Patient.objects.visible_to(self.request.user)
         if self.is_triage():
-            # A patient made outside the write paths (fixtures, admin) has no status row
-            # yet: they sort as "nothing unresolved", by name.
+            # A patient made outside the write paths (the admin) may have no status row
+            # yet: they sort last, as "nothing unresolved", by id.
             patients = patients.select_related("status").annotate(
                 triage=Coalesce(
                     "status__triage_key",
-                    Concat(
-                        Value(f"32{NO_UNRESOLVED_ALERT:012d}|"),
-                        Lower("display_name"),
-                        Value("|"),
-                        Cast("id", CharField()),
-                    ),
+                    Concat(Value(f"32{NO_UNRESOLVED_ALERT:012d}{'f' * 200}"), Cast("id", CharField())),
                 )
             )
         return patients

@@ -9,8 +9,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from alerts.models import Alert, AlertEvent, ReferralRecommendation
+from alerts.models import Alert, ReferralRecommendation
 from alerts.serializers import AlertStatusSerializer
+from alerts.services import close_alert
+from alerts.status import refresh_patient_status
 from care.models import AccessEvent, CaregiverLink, Invite, Patient, User
 from care.serializers import CaregiverLinkSerializer, MeSerializer, PatientSerializer
 from care.services import revoke_refresh_tokens
@@ -83,10 +85,8 @@ def withdraw_consent(*, user: User, client_ip: str | None = None) -> Patient:
                 k: ("" if k in ("note", "suspected_drug") else v) for k, v in revision.previous.items()
             }
             revision.save(update_fields=["previous"])
-        for alert in Alert.objects.filter(patient=patient).unresolved():
-            alert.resolve(at=now, resolution=WITHDRAWN_RESOLUTION)
-            alert.save()
-            AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.RESOLVED, actor=user, at=now)
+        for alert in Alert.objects.filter(patient=patient).unresolved().select_for_update():
+            close_alert(alert=alert, by=user, resolution=WITHDRAWN_RESOLUTION)
         ReferralRecommendation.objects.filter(
             patient=patient, status=ReferralRecommendation.Status.SUGGESTED
         ).update(
@@ -103,6 +103,8 @@ def withdraw_consent(*, user: User, client_ip: str | None = None) -> Patient:
     user.is_active = False
     user.set_unusable_password()
     user.save()
+    # The triage row is rebuilt from the pseudonym and what is left open.
+    refresh_patient_status(patient)
     AccessEvent.objects.create(
         actor=user,
         actor_role=user.role,

@@ -5,7 +5,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone as django_timezone
 
-from care.models import CaregiverLink, CareTeam, Patient, Role, TeamMembership, TeamRole, User
+from care.models import CaregiverLink, CareTeam, Patient, PatientStatus, Role, TeamMembership, TeamRole, User
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -44,6 +44,7 @@ class ClinicianFactory(UserFactory):
 class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     care_team = factory.SubFactory(CareTeamFactory)
     user = factory.SubFactory(UserFactory, role=Role.PATIENT)
@@ -52,6 +53,14 @@ class PatientFactory(factory.django.DjangoModelFactory):
     language = "en"
     enrolled_on = factory.LazyFunction(lambda: django_timezone.localdate() - timedelta(days=60))
     activated_at = factory.LazyFunction(django_timezone.now)
+
+    @factory.post_generation
+    def status(self, create, extracted, **kwargs):
+        # Like care.services.create_patient: every patient has a triage row.
+        if create:
+            row = PatientStatus(patient=self)
+            row.refresh_triage_key(self)
+            row.save()
 
 
 class CaregiverLinkFactory(factory.django.DjangoModelFactory):

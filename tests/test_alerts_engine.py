@@ -653,6 +653,18 @@ def test_a_severity_rise_on_an_acknowledged_alert_notifies_without_escalating(
     assert alert.escalation_due_at is None
 
 
+def test_rapid_deterioration_with_steady_pain_is_quiet_for_the_cooldown_after_resolution(
+    api, patient, clinician, nurse, diary
+):
+    set_patient(patient, limited_prognosis=True)
+    diary(patient, {1: 6})
+    resolve(api, clinician, alerts_of(patient)["rapid_deterioration"])
+
+    diary(patient, {0: 6})  # a new check-in, the same steady pain, within 72 h
+
+    assert not Alert.objects.filter(patient=patient).unresolved().exists()
+
+
 # --- Thresholds per team and per patient ---------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ def browser():
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
+    driver.implicitly_wait(20)  # a shared, loaded machine: generous, never a fixed sleep
     yield driver
     driver.quit()
 
@@ -56,6 +56,8 @@ def test_a_nurse_logs_in_opens_the_urgent_alert_and_acknowledges_it(
     browser, live_server, api, team, clinician, django_capture_on_commit_callbacks
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     carla = PatientFactory(care_team=team, display_name="Carla")
     body = {
@@ -77,7 +79,10 @@ def test_a_nurse_logs_in_opens_the_urgent_alert_and_acknowledges_it(
     browser.find_element(By.LINK_TEXT, "Red flag reported").click()
     browser.find_element(By.ID, "acknowledge").click()
 
-    assert browser.find_element(By.ID, "alert-status").text == "Acknowledged"
+    # The click posts and reloads: wait for the new page, not the old one's status.
+    WebDriverWait(browser, 20).until(
+        expected_conditions.text_to_be_present_in_element((By.ID, "alert-status"), "Acknowledged")
+    )
     assert Alert.objects.get(patient=carla).status == "acknowledged"
     shots = Path(os.environ.get("SCREENSHOT_DIR", "var/screenshots"))
     shots.mkdir(parents=True, exist_ok=True)

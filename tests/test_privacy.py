@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.models import Alert
-from care.models import AccessEvent, CaregiverLink, Patient, User
+from care.models import AccessEvent, CaregiverLink, Patient, PatientStatus, User
 from diary.models import CheckIn
 from tests.diary_helpers import checkin_body
 from tests.factories import PASSWORD
@@ -68,6 +68,9 @@ def test_withdrawing_consent_erases_what_identifies_me_and_stops_collection(
     assert CheckIn.objects.filter(patient=patient, pain_now=6).exists()  # the clinical value stays
     assert not CaregiverLink.objects.filter(patient=patient, revoked_at__isnull=True).exists()
     assert not Alert.objects.filter(patient=patient).unresolved().exists()
+    status = PatientStatus.objects.get(patient=patient)
+    assert status.open_urgent == 0
+    assert "rosa" not in status.triage_key.lower()
     assert AccessEvent.objects.filter(path="/api/v1/me/erase/", patient_ids=[str(patient.pk)]).exists()
 
     # The old token is dead, the caregiver lost access, and a clinician can add nothing.

@@ -1,5 +1,8 @@
 """Every patient gets a status row with its triage key (data migration, apart from schema)."""
 
+import unicodedata
+import uuid
+
 from django.db import migrations
 
 NO_UNRESOLVED_ALERT = 10**12 - 1
@@ -9,10 +12,11 @@ def key(status, patient) -> str:
     # A frozen copy of care.models.triage_key: migrations must not import live code.
     oldest = status.oldest_unresolved_at
     since = int(oldest.timestamp()) if oldest else NO_UNRESOLVED_ALERT
-    return (
-        f"{3 - status.severity_rank}{2 - status.referral_rank}{since:012d}"
-        f"|{patient.display_name.lower()[:200]}|{patient.pk}"
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", patient.display_name.lower()) if not unicodedata.combining(c)
     )
+    name = plain.encode()[:100].hex().ljust(200, "0")
+    return f"{3 - status.severity_rank}{2 - status.referral_rank}{since:012d}{name}{uuid.UUID(str(patient.pk)).hex}"
 
 
 def backfill(apps, schema_editor):
