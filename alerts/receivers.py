@@ -1,8 +1,13 @@
-"""The one subscription to the diary: evaluate the patients a commit changed."""
+"""The subscriptions to the diary: note, in the diary's own transaction, which patients
+need evaluating; once it commits, evaluate them."""
 
 from __future__ import annotations
 
-from alerts.schedule import request_evaluation
+from alerts.schedule import note_evaluation, request_evaluation
+
+
+def on_patients_changing(sender, patient_ids, **kwargs) -> None:
+    note_evaluation(patient_ids)
 
 
 def on_patients_changed(sender, patient_ids, **kwargs) -> None:

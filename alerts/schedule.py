@@ -24,10 +24,8 @@ EVALUATION_GRACE = timedelta(seconds=30)
 DEFAULT_REMINDER_TIME = time(18, 0)
 
 
-def request_evaluation(patient_ids) -> None:
-    """Note in the database that these patients need evaluating, then ask a worker."""
-    from alerts.tasks import enqueue, evaluate_patient
-
+def note_evaluation(patient_ids) -> None:
+    """Record that these patients need evaluating (an upsert: the latest time wins)."""
     now = timezone.now()
     EvaluationRequest.objects.bulk_create(
         [EvaluationRequest(patient_id=pk, requested_at=now) for pk in patient_ids],
@@ -35,6 +33,14 @@ def request_evaluation(patient_ids) -> None:
         unique_fields=["patient"],
         update_fields=["requested_at"],
     )
+
+
+def request_evaluation(patient_ids) -> None:
+    """After the diary's commit: note the request again, with a time after the commit (an
+    evaluation that started before it must not clear it), then ask a worker."""
+    from alerts.tasks import enqueue, evaluate_patient
+
+    note_evaluation(patient_ids)
     for pk in patient_ids:
         enqueue(evaluate_patient, str(pk))
 

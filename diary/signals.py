@@ -1,8 +1,12 @@
-"""The diary's one announcement: after a write commits, which patients changed.
+"""The diary's announcement: after a write commits, which patients changed.
 
 Sent explicitly from the write paths with `transaction.on_commit`, once per patient per
 request (never from `post_save`, which misses bulk inserts and fires on admin edits).
 The alerts app subscribes; the diary never imports it.
+
+`patients_changing` is the same news inside the write's transaction, for a receiver
+that must record it durably with the records themselves (a process killed between the
+commit and the on-commit callback would otherwise lose it).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from django.db import transaction
 from django.dispatch import Signal
 
 # Receivers get `patient_ids: frozenset[uuid.UUID]`.
+patients_changing = Signal()
 patients_changed = Signal()
 
 
 def announce_changes(patient_ids: Iterable) -> None:
     ids = frozenset(patient_ids)
     if ids:
+        patients_changing.send(sender="diary", patient_ids=ids)
         transaction.on_commit(lambda: patients_changed.send(sender="diary", patient_ids=ids))

@@ -846,3 +846,16 @@ def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa
     assert row.status == "sent"
     assert len(mail.outbox) == 1
     assert mail.outbox[0].extra_headers["Idempotency-Key"] == row.key
+
+
+def test_the_evaluation_request_is_stored_with_the_records_in_one_transaction(api, patient):
+    """A process killed between the commit and the on-commit callbacks loses nothing: the
+    request to evaluate is already a row, committed with the diary."""
+    from alerts.models import EvaluationRequest
+    from tests.diary_helpers import checkin_body
+
+    # No on-commit callback runs here (the test transaction never commits).
+    response = api(patient.user).post("/api/v1/diary/checkins/", checkin_body(pain_now=5), format="json")
+
+    assert response.status_code == 201
+    assert EvaluationRequest.objects.filter(patient=patient).exists()
