@@ -909,10 +909,10 @@ def main() -> int:
     team_labels: dict[str, Any] = {}
     if args.plans:
         benchlib.step("timing variants of the page query by hand (EXPLAIN ANALYZE, median of 5)")
-        team_labels = {f"team of {args.patients:,}": loaded["team"].pk}
+        team_labels = {f"clinician's team ({args.patients:,})": loaded["team"].pk}
         if args.others:
             other = raw.execute("SELECT id FROM care_careteam WHERE name = 'Bench other team'").fetchone()[0]
-            team_labels[f"team of {args.others:,}"] = other
+            team_labels[f"another team ({args.others:,})"] = other
         variants = plan_variants(raw, clinician.pk, team_labels)
     raw.close()
 
