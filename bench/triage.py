@@ -752,7 +752,7 @@ VARIANTS = {
     "LEFT JOIN, team ids first, ORDER BY COALESCE(s.triage_key, fallback) (as the API)": """
         SELECT {select} FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id
         WHERE p.care_team_id = ANY(%(teams)s)
-        ORDER BY COALESCE(s.triage_key, '32999999999999|' || lower(p.display_name) || '|' || p.id::text)
+        ORDER BY COALESCE(s.triage_key, '32999999999999' || repeat('f', 200) || p.id::text)
         LIMIT %(limit)s""",
     "LEFT JOIN, team ids first, ORDER BY s.triage_key": """
         SELECT {select} FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id
