@@ -431,14 +431,20 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_1m": round(os.getloadavg()[0], 2),
     }
+    # "-dirty" when the working tree has uncommitted changes. A copy made with `git archive`
+    # has no .git: give its commit in BENCH_GIT_SHA.
+    info["git_sha"] = os.environ.get("BENCH_GIT_SHA", "")
     with contextlib.suppress(Exception):
-        info["git_sha"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH, fixed arguments
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
+        info["git_sha"] = (
+            info["git_sha"]
+            or subprocess.run(
+                ["git", "describe", "--always", "--dirty", "--abbrev=7"],  # noqa: S607 - git from PATH, fixed arguments
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+        )
     with contextlib.suppress(Exception), pg_connect("postgres") as conn:
         info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
     return info
