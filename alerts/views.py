@@ -5,7 +5,7 @@ from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, pagination, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -24,6 +24,7 @@ from alerts.serializers import (
     ResolveSerializer,
 )
 from backend.errors import ERROR_RESPONSES
+from backend.pagination import KeysetPagination
 from care.access import AuditedReadMixin, IsClinician
 from care.models import CareTeam, Patient, Role, TeamRole
 from diary.access import readable_patients
@@ -55,11 +56,8 @@ class AlertFilter(django_filters.FilterSet):
         fields = ["status", "severity", "rule", "patient"]
 
 
-class MostUrgentFirst(pagination.CursorPagination):
+class MostUrgentFirst(KeysetPagination):
     ordering = ("-severity_rank", "created_at", "id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 class AlertViewSet(

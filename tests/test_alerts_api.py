@@ -965,3 +965,39 @@ def test_a_patients_alert_list_costs_the_same_queries_for_1_or_10_alerts(api, pa
         make_alert(patient, rule, "warning")
 
     assert list_queries(client, "/api/v1/alerts/") == few
+
+
+def test_walking_the_alert_list_reaches_every_alert_even_with_more_than_a_thousand_of_one_severity(
+    api, clinician, team
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import PatientFactory
+
+    patients = PatientFactory.create_batch(3, care_team=team)
+    start = timezone.now()
+    alerts = Alert.objects.bulk_create(
+        Alert(
+            patient=patients[n % 3],
+            rule=f"rule{n}",
+            severity="warning",
+            created_at=start - timedelta(seconds=n % 7),
+        )
+        for n in range(1050)
+    )
+    Alert.objects.bulk_create([Alert(patient=patients[0], rule="red", severity="urgent", created_at=start)])
+    client = api(clinician)
+    seen, url = [], "/api/v1/alerts/?page_size=100"
+    while url:
+        page = client.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+
+    assert len(seen) == len(set(seen)) == 1051
+    assert seen[0] == str(Alert.objects.get(rule="red").pk)
+    assert {str(a.pk) for a in alerts} <= set(seen)
+    first = client.get("/api/v1/alerts/?page_size=100").json()
+    second = client.get(first["next"]).json()
+    assert client.get(second["previous"]).json()["results"] == first["results"]
