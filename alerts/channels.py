@@ -214,8 +214,23 @@ class PushChannel:
         devices = list(user.devices.all())
         if not devices:
             raise DeliveryError("no registered device")
+        failures = []
         for device in devices:
-            self.transport.send(platform=device.platform, token=device.token, payload=payload)
+            try:
+                self.transport.send(platform=device.platform, token=device.token, payload=payload)
+            except DeliveryError as exc:
+                failures.append(f"{device.platform}: {exc}")
+        # Delivered when one of the user's phones got it: a stale token on an old phone
+        # must not make the others receive the same alert again at every retry.
+        if len(failures) == len(devices):
+            raise DeliveryError("; ".join(failures))
+        if failures:
+            logger.warning(
+                "push %s reached %s of %s devices",
+                notification.pk,
+                len(devices) - len(failures),
+                len(devices),
+            )
 
 
 def sign(secret: str, body: bytes) -> str:

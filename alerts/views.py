@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 import django_filters
 from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404
@@ -25,7 +27,7 @@ from alerts.serializers import (
 )
 from backend.errors import ERROR_RESPONSES
 from backend.pagination import KeysetPagination
-from care.access import AuditedReadMixin, IsClinician
+from care.access import AuditedReadMixin, IsClinician, visible_patient
 from care.models import CareTeam, Patient, Role, TeamRole
 from diary.access import readable_patients
 
@@ -79,6 +81,16 @@ class AlertViewSet(
         if getattr(self.request.user, "role", None) == Role.CLINICIAN:
             alerts = alerts.prefetch_related("events")  # lists show events too: no query per alert
         return alerts
+
+    def filter_queryset(self, queryset):
+        # API.md: naming a patient you may not know is a 404 on every endpoint of theirs.
+        named = self.request.query_params.get("patient", "")
+        for raw in filter(None, named.split(",")):
+            try:
+                visible_patient(self.request.user, uuid.UUID(raw))
+            except ValueError:
+                raise ValidationError({"patient": [_("Must be a valid UUID.")]}) from None
+        return super().filter_queryset(queryset)
 
     def get_serializer_class(self):
         if getattr(self, "swagger_fake_view", False) or self.request.user.role == Role.CLINICIAN:

@@ -1001,3 +1001,33 @@ def test_walking_the_alert_list_reaches_every_alert_even_with_more_than_a_thousa
     first = client.get("/api/v1/alerts/?page_size=100").json()
     second = client.get(first["next"]).json()
     assert client.get(second["previous"]).json()["results"] == first["results"]
+
+
+def test_a_caregiver_naming_a_patient_they_are_not_linked_to_gets_404_on_the_alert_list(
+    api, caregiver, other_patient
+):
+    assert api(caregiver).get(f"/api/v1/alerts/?patient={other_patient.pk}").status_code == 404
+
+
+def test_a_push_reaches_the_users_other_phones_when_one_token_is_stale(clinician):
+    from alerts.channels import DeliveryError, PushChannel
+    from alerts.models import Notification
+    from care.models import Device
+
+    Device.objects.create(user=clinician, platform="fcm", token="stale")
+    Device.objects.create(user=clinician, platform="apns", token="fresh")
+    delivered = []
+
+    class OneStaleToken:
+        def send(self, *, platform, token, payload):
+            if token == "stale":
+                raise DeliveryError("HTTP 404")
+            delivered.append(token)
+
+    notification = Notification.objects.create(key="k1", kind="reminder", channel="push", recipient=clinician)
+    PushChannel(transport=OneStaleToken()).send(notification)
+    assert delivered == ["fresh"]
+
+    Device.objects.filter(token="fresh").delete()
+    with pytest.raises(DeliveryError, match="404"):
+        PushChannel(transport=OneStaleToken()).send(notification)
