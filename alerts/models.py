@@ -101,7 +101,7 @@ class Alert(models.Model):
             )
         ]
         indexes = [
-            # Consumed by the escalation sweep (alerts.escalation.escalate_due_alerts).
+            # Consumed by the escalation sweep (alerts.schedule.escalate_due_alerts).
             models.Index(
                 fields=["escalation_due_at"],
                 condition=Q(status="open", escalation_due_at__isnull=False),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -154,6 +155,11 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return tiers
+
+    def validate_webhook_url(self, url: str) -> str:
+        if url and not url.startswith("https://") and not settings.WEBHOOK_ALLOW_HTTP:
+            raise serializers.ValidationError(_("A paging webhook must use https."))
+        return url
 
     def validate(self, attrs: dict) -> dict:
         if attrs.get("webhook_url") and not (

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from care.access import audit_read
 from care.models import AccessEvent, CaregiverLink, CareTeam, Device, Patient, TeamMembership, User
+from care.services import revoke_refresh_tokens
 
 
 @admin.register(User)
@@ -12,6 +14,12 @@ class UserAdmin(BaseUserAdmin):
         *BaseUserAdmin.fieldsets,
         ("Crossroad", {"fields": ["role", "language", "timezone", "failed_logins", "locked_until"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # SPEC: disabling an account revokes every refresh token it holds.
+            revoke_refresh_tokens(user=obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -28,6 +36,20 @@ class CareTeamAdmin(admin.ModelAdmin):
 class PatientAdmin(admin.ModelAdmin):
     list_display = ["display_name", "care_team", "enrolled_on", "activated_at"]
     list_filter = ["care_team"]
+
+    # SPEC: an admin sees everything, and every access is audited.
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        shown = getattr(response, "context_data", {}).get("cl")
+        if shown is not None:
+            audit_read(request, [p.pk for p in shown.result_list], response.status_code)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            audit_read(request, [object_id], 200)
+        return response
 
 
 @admin.register(CaregiverLink)

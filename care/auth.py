@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
+from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
@@ -36,6 +39,21 @@ class AddressRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def address_limited(view):
+    """The API's per-address budget for a Django (non-DRF) login view: 429 with Retry-After."""
+
+    @functools.wraps(view)
+    def limited(request, *args, **kwargs):
+        throttle = AddressRateThrottle()
+        if request.method == "POST" and not throttle.allow_request(request, None):
+            response = HttpResponse(_("Too many attempts. Try again later."), status=429)
+            response["Retry-After"] = str(int(throttle.wait() or 60))
+            return response
+        return view(request, *args, **kwargs)
+
+    return limited
 
 
 class LoginSerializer(TokenObtainPairSerializer):

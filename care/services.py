@@ -62,6 +62,10 @@ def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
     for field, value in data.items():
         setattr(patient, field, value)
     patient.save(update_fields=[*data, "updated_at"])
+    # The patient's zone and language are also their account's (me/, notifications).
+    shared = {k: v for k, v in data.items() if k in ("timezone", "language")}
+    if shared and patient.user_id:
+        User.objects.filter(pk=patient.user_id).update(**shared)
     if "display_name" in data:
         status, _ = PatientStatus.objects.get_or_create(patient=patient)
         status.refresh_triage_key(patient)

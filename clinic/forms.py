@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
@@ -8,13 +9,15 @@ from care import services
 from care.models import Role, User
 
 
-class ClinicianLoginForm(AuthenticationForm):
-    """The web login obeys the same lockout as the API, and admits clinicians only."""
+class LockoutMixin:
+    """A web login obeys the API's lockout: after repeated failures the account answers
+    every login as a wrong password for a while, in the same time."""
 
     def clean(self):
         username = self.cleaned_data.get("username")
         user = User.objects.filter(username=username).first() if username else None
         if user is not None and user.is_locked():
+            User().set_password(self.cleaned_data.get("password") or "")  # as slow as a real check
             raise self.get_invalid_login_error()
         try:
             cleaned = super().clean()
@@ -22,10 +25,22 @@ class ClinicianLoginForm(AuthenticationForm):
             if user is not None:
                 services.record_failed_login(user=user)
             raise
-        if self.user_cache.role != Role.CLINICIAN:
-            raise forms.ValidationError(_("Only clinicians can use these pages."), code="not_clinician")
         services.record_successful_login(user=self.user_cache)
         return cleaned
+
+
+class ClinicianLoginForm(LockoutMixin, AuthenticationForm):
+    """The clinic pages admit clinicians only."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.user_cache.role != Role.CLINICIAN:
+            raise forms.ValidationError(_("Only clinicians can use these pages."), code="not_clinician")
+        return cleaned
+
+
+class AdminLoginForm(LockoutMixin, AdminAuthenticationForm):
+    pass
 
 
 class AcknowledgeForm(forms.Form):

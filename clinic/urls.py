@@ -1,12 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from care.auth import address_limited
 from clinic import views
 
 app_name = "clinic"
 
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="login"),
+    path("login/", address_limited(views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="clinic:login"), name="logout"),
     path("", views.triage, name="triage"),
     path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),

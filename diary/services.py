@@ -188,6 +188,7 @@ def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> Di
     for name, value in changes.items():
         setattr(record, name, value)
     record.local_date = local_date_of(record.observed_at, record.timezone)
+    record.late = record.created_at - record.observed_at > LATE_AFTER
     derive(record)
     record.save()
     announce_changes([record.patient_id])

@@ -1031,3 +1031,16 @@ def test_a_push_reaches_the_users_other_phones_when_one_token_is_stale(clinician
     Device.objects.filter(token="fresh").delete()
     with pytest.raises(DeliveryError, match="404"):
         PushChannel(transport=OneStaleToken()).send(notification)
+
+
+def test_a_paging_webhook_must_use_https(api, team, team_admin):
+    body = {
+        "tiers": [
+            {"recipients": {"team_roles": ["nurse"]}, "timeout_minutes": {"urgent": 15, "warning": 240}}
+        ],
+        "webhook_url": "http://pager.example/hook",
+        "webhook_secret": "s3cret",
+    }
+    response = api(team_admin).put(f"/api/v1/teams/{team.pk}/escalation-policy/", body, format="json")
+    assert response.status_code == 400
+    assert "webhook_url" in response.json()["errors"]

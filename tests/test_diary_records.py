@@ -892,3 +892,13 @@ def test_a_correction_that_changes_nothing_keeps_no_revision(api, patient):
     assert response.status_code == 200
     assert response.json()["version"] == 1
     assert not RecordRevision.objects.filter(record_id=body["id"]).exists()
+
+
+def test_correcting_the_time_of_a_record_recomputes_whether_it_was_late(api, patient):
+    client = api(patient.user)
+    body = checkin_body(pain_now=4, recorded_at=(timezone.now() - timedelta(hours=30)).isoformat())
+    assert client.post("/api/v1/diary/checkins/", body, format="json").json()["late"] is True
+    fixed = client.patch(
+        f"/api/v1/diary/checkins/{body['id']}/", {"recorded_at": timezone.now().isoformat()}, format="json"
+    )
+    assert fixed.json()["late"] is False

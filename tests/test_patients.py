@@ -408,3 +408,14 @@ def test_a_patient_invite_for_a_patient_already_using_the_app_is_refused(api, cl
     )
     assert response.status_code == 400
     assert "role" in response.json()["errors"]
+
+
+def test_a_clinician_changing_the_patients_zone_and_language_shows_in_the_patients_me(
+    api, clinician, patient
+):
+    response = api(clinician).patch(
+        f"/api/v1/patients/{patient.pk}/", {"timezone": "America/New_York", "language": "it"}, format="json"
+    )
+    assert response.status_code == 200
+    me = api(patient.user).get("/api/v1/me/").json()
+    assert (me["timezone"], me["language"]) == ("America/New_York", "it")

@@ -154,9 +154,10 @@ def test_a_red_flag_synced_late_from_6_days_ago_still_fires():
     assert found.late is True
 
 
-def test_no_red_flag_no_alert_and_a_week_old_one_is_past():
+def test_no_red_flag_no_alert_a_13_day_late_one_still_counts_and_a_two_week_old_one_is_past():
     assert run("red_flag", window(pains(9, 9, 9))) is None
-    assert run("red_flag", window(checkin(7, 2, red_flags=("new_incontinence",)))) is None
+    assert run("red_flag", window(checkin(13, 2, red_flags=("new_incontinence",)))) is not None
+    assert run("red_flag", window(checkin(14, 2, red_flags=("new_incontinence",)))) is None
 
 
 # --- patient_preference (Box 2 #9) ------------------------------------------------------

@@ -23,7 +23,8 @@ from alerts.rules.base import (
     Window,
 )
 
-_OPIOID_LOOKBACK = Param(7, 1, 60)
+# The engine loads WINDOW_DAYS of doses: a longer lookback could not be honoured.
+_OPIOID_LOOKBACK = Param(7, 1, 14)
 
 RULES: dict[str, Rule] = {
     rule.code: rule
@@ -136,7 +137,9 @@ RULES: dict[str, Rule] = {
             "urgent",
             box2=None,
             referral=False,
-            params={"window_days": Param(7, 1, 14)},
+            # A late red flag is still urgent (SPEC): look back as far as the window goes;
+            # an already-resolved report never re-raises (new evidence only).
+            params={"window_days": Param(14, 1, 14)},
             lookback_days=14,
         ),
         Rule(
