@@ -76,14 +76,29 @@ def escalate_due_alerts(now: datetime | None = None) -> int:
     return len(due)
 
 
+# Patients per task of the hourly run: each chunk finishes well within the time limit.
+SCHEDULED_CHUNK = 200
+
+
 def evaluate_time_rules() -> int:
-    """Rules whose window closes with time (missed diary, pump refill) need no new record."""
-    count = 0
-    patients = Patient.objects.filter(activated_at__isnull=False).values_list("pk", flat=True)
-    for patient_id in patients.iterator(chunk_size=500):
+    """Rules whose window closes with time (missed diary, pump refill) need no new record.
+    The cohort is split into chunks, one task each, so a large one never hits a time limit."""
+    from alerts.tasks import enqueue, evaluate_scheduled_chunk
+
+    patients = list(
+        Patient.objects.filter(activated_at__isnull=False, withdrawn_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(patients), SCHEDULED_CHUNK):
+        chunk = [str(pk) for pk in patients[start : start + SCHEDULED_CHUNK]]
+        enqueue(evaluate_scheduled_chunk, chunk, skip_when_broker_down=False)
+    return len(patients)
+
+
+def evaluate_scheduled(patient_ids: list[str]) -> None:
+    for patient_id in patient_ids:
         services.evaluate_patient(patient_id=patient_id, only=SCHEDULED_RULES)
-        count += 1
-    return count
 
 
 @transaction.atomic
@@ -129,7 +144,6 @@ def in_quiet_hours(moment: time, start: time | None, end: time | None) -> bool:
     return moment >= start or moment < end  # quiet hours across midnight
 
 
-@transaction.atomic
 def send_reminders(now: datetime | None = None) -> int:
     """A push at the patient's local reminder time when today has no check-in yet, and a
     nudge after missed days; never in quiet hours, at most one a day (the key is per day)."""

@@ -69,6 +69,11 @@ def evaluate_scheduled_rules() -> int:
     return schedule.evaluate_time_rules()
 
 
+@shared_task(acks_late=True)
+def evaluate_scheduled_chunk(patient_ids: list[str]) -> None:
+    schedule.evaluate_scheduled(patient_ids)
+
+
 @shared_task
 def send_daily_digests() -> int:
     return schedule.send_daily_digests()
