@@ -487,7 +487,7 @@ def in_process_breakdown(phone: Diary, batches: int, size: int) -> dict[str, Any
 
     labels = (
         "  sync_batch (all of the app's own work)",
-        "    validation: one serializer per type and patient, run_validation()",
+        "    validation: run_validation() of the record serializers",
         "    build_record (local date, derived values, fingerprint)",
         "    store_records (3 queries per record type, commit)",
         "    after commit: EvaluationRequest upsert + enqueue to Redis",
