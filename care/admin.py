@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from care import services
 from care.access import audit_read
 from care.models import AccessEvent, CaregiverLink, CareTeam, Device, Patient, TeamMembership, User
 from care.services import revoke_refresh_tokens
@@ -36,6 +37,15 @@ class CareTeamAdmin(admin.ModelAdmin):
 class PatientAdmin(admin.ModelAdmin):
     list_display = ["display_name", "care_team", "enrolled_on", "activated_at"]
     list_filter = ["care_team"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the write paths, so that the patient has a triage row with their name.
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        if change:
+            services.update_patient(patient=obj, data=data)
+        else:
+            obj.save()
+            services.create_patient_status(patient=obj)
 
     # SPEC: an admin sees everything, and every access is audited.
     def changelist_view(self, request, extra_context=None):

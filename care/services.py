@@ -51,10 +51,15 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
     if patient.enrolled_on is None:
         patient.enrolled_on = patient.local_today()
     patient.save()
+    create_patient_status(patient=patient)
+    return patient
+
+
+def create_patient_status(*, patient: Patient) -> PatientStatus:
     status = PatientStatus(patient=patient)
     status.refresh_triage_key(patient)
     status.save()
-    return patient
+    return status
 
 
 @transaction.atomic

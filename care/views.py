@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Coalesce, Concat
@@ -7,12 +8,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from backend.errors import ERROR_RESPONSES
-from backend.pagination import CursorPagination
+from backend.pagination import CursorPagination, KeysetPagination
 from care import services
 from care.access import AuditedReadMixin, CanChangePatient, IsClinician, visible_patient
 from care.models import NO_UNRESOLVED_ALERT, CaregiverLink, Patient, Role, TeamMembership
@@ -66,11 +67,33 @@ class PatientPagination(CursorPagination):
     ordering = ("display_name", "id")
 
 
-class TriagePagination(CursorPagination):
+class TriagePagination(KeysetPagination):
     """API.md triage order, kept whole in one unique key of the status row
-    (care.models.triage_key), so the cursor is exact however many patients tie."""
+    (care.models.triage_key), so the cursor is exact however many patients tie.
+
+    The key holds the patient's name: the cursor carries only the patient's id, and the
+    key is looked up again on the next request (URLs end up in logs and histories).
+    """
 
     ordering = ("triage",)
+
+    def values(self, row) -> list:
+        return [str(row.pk)]
+
+    def decode(self, raw):
+        cursor = super().decode(raw)
+        if cursor is None:
+            return None
+        direction, [patient_id] = cursor
+        try:
+            patient = self.queryset.get(pk=patient_id)
+        except (Patient.DoesNotExist, ValueError, ValidationError):
+            raise NotFound(self.invalid_cursor) from None
+        return direction, [patient.triage]
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.queryset = queryset
+        return super().paginate_queryset(queryset, request, view)
 
 
 # Any path segment reaches the view, whose lookup answers a malformed id with the API's

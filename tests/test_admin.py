@@ -66,3 +66,23 @@ def test_disabling_an_account_in_the_admin_revokes_its_refresh_tokens(client, ad
     patient.user.is_active = True  # even re-enabled, the old session stays dead
     patient.user.save()
     assert phone.post("/api/v1/auth/token/refresh/", {"refresh": refresh}, format="json").status_code == 401
+
+
+def test_a_patient_added_in_the_admin_gets_a_triage_row(client, admin_user, team):
+    from care.models import Patient, PatientStatus
+
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/care/patient/add/",
+        {
+            "care_team": team.pk,
+            "display_name": "Added by admin",
+            "timezone": "Europe/Rome",
+            "language": "it",
+            "enrolled_on": "2026-01-01",
+            "idds_lockout_minutes": "",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    patient = Patient.objects.get(display_name="Added by admin")
+    assert PatientStatus.objects.get(patient=patient).triage_key.endswith(patient.pk.hex)

@@ -90,3 +90,20 @@ def test_following_next_walks_every_patient_once_even_with_more_than_a_thousand_
         url = page["next"]
 
     assert seen == sorted(p.display_name for p in patients)
+
+
+def test_the_next_link_carries_no_patient_name(api, clinician, team):
+    import base64
+    from urllib.parse import parse_qs, urlparse
+
+    for name in ["Maria Rossi", "Anna Bianchi", "Zeno Verdi"]:
+        PatientFactory(care_team=team, display_name=name)
+
+    page = api(clinician).get("/api/v1/patients/?page_size=1").json()
+    cursor = parse_qs(urlparse(page["next"]).query)["cursor"][0]
+    decoded = base64.urlsafe_b64decode(cursor).decode()
+
+    assert page["results"][0]["display_name"] == "Anna Bianchi"
+    assert "anna" not in decoded.lower()
+    assert "616e6e61" not in decoded  # nor the name's hex
+    assert api(clinician).get(page["next"]).json()["results"][0]["display_name"] == "Maria Rossi"
