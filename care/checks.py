@@ -1,6 +1,7 @@
 """System checks guarding invariants the product depends on."""
 
 from django.conf import settings
+from django.core import checks
 from django.core.checks import Error, register
 
 
@@ -16,3 +17,34 @@ def crossroad_invariants(app_configs, **kwargs):
     if not settings.CELERY_TASK_ALWAYS_EAGER and not settings.CELERY_BROKER_URL:
         errors.append(Error("Set CELERY_BROKER_URL, or CELERY_TASK_ALWAYS_EAGER=true.", id="crossroad.E003"))
     return errors
+
+
+# The embedded demo's stand-ins, each fine on a laptop and silent harm in production.
+DEMO_DEFAULTS = (
+    (
+        lambda: settings.EMAIL_BACKEND.endswith("console.EmailBackend"),
+        "Alert emails go to the console (set EMAIL_URL).",
+    ),
+    (
+        lambda: settings.PUSH_TRANSPORT.endswith("ConsolePushTransport"),
+        "Push notifications go to the log (set PUSH_TRANSPORT).",
+    ),
+    (
+        lambda: settings.CELERY_BROKER_URL.startswith("filesystem://"),
+        "The Celery broker is the demo's file-system transport (set CELERY_BROKER_URL to Redis).",
+    ),
+    (
+        lambda: settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),
+        "Login throttling counts per process (set CACHE_URL to Redis).",
+    ),
+)
+
+
+@register(deploy=True)
+def crossroad_deploy(app_configs, **kwargs):
+    """`manage.py check --deploy`: the demo defaults must not reach production."""
+    return [
+        checks.Warning(message, id=f"crossroad.W{n:03d}")
+        for n, (applies, message) in enumerate(DEMO_DEFAULTS, start=1)
+        if applies()
+    ]

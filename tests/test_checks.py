@@ -1,0 +1,19 @@
+"""`manage.py check --deploy` names every demo stand-in left in a production config."""
+
+from __future__ import annotations
+
+from care.checks import crossroad_deploy
+
+
+def test_the_demo_defaults_are_named_and_a_production_config_is_clean(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    settings.PUSH_TRANSPORT = "alerts.channels.ConsolePushTransport"
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [w.id for w in crossroad_deploy(None)] == [f"crossroad.W00{n}" for n in range(1, 5)]
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.PUSH_TRANSPORT = "alerts.channels.PlatformPushTransport"
+    settings.CELERY_BROKER_URL = "redis://redis:6379/0"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
+    assert crossroad_deploy(None) == []
