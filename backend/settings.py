@@ -6,6 +6,8 @@ DATABASE_URL, CELERY_BROKER_URL, CACHE_URL, DJANGO_SECRET_KEY and DJANGO_ALLOWED
 
 from __future__ import annotations
 
+import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,10 +22,22 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Commands that only read the code (no request is signed) run without a key.
+_KEYLESS_COMMANDS = {
+    "makemigrations",
+    "check",
+    "makemessages",
+    "compilemessages",
+    "spectacular",
+    "showmigrations",
+}
 if not SECRET_KEY:
-    if not DEBUG:
+    if DEBUG:
+        SECRET_KEY = "insecure-local-demo-key-never-use-in-production-0123456789"  # noqa: S105
+    elif len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] in _KEYLESS_COMMANDS:
+        SECRET_KEY = secrets.token_urlsafe(50)
+    else:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=true for a local demo).")
-    SECRET_KEY = "insecure-local-demo-key-never-use-in-production-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
