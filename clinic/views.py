@@ -103,11 +103,14 @@ def alert_page(request, alert_id):
 def acknowledge(request, alert_id):
     alert = _alert_for(request, alert_id)
     form = AcknowledgeForm(request.POST)
-    if form.is_valid() and alert.status == Alert.Status.OPEN:
+    try:
+        if not form.is_valid():
+            raise ValueError("invalid form")
         alert_services.acknowledge_alert(alert=alert, by=request.user, note=form.cleaned_data["note"])
-        messages.success(request, _("Alert acknowledged: escalation stopped."))
-    else:
+    except ValueError:  # not open any more, perhaps acknowledged by a colleague just now
         messages.error(request, _("Only an open alert can be acknowledged."))
+    else:
+        messages.success(request, _("Alert acknowledged: escalation stopped."))
     return redirect("clinic:alert", alert_id=alert.pk)
 
 
@@ -119,9 +122,13 @@ def resolve(request, alert_id):
     form = ResolveForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Say how the alert was resolved."))
-    elif alert.status == Alert.Status.RESOLVED:
-        messages.error(request, _("This alert is already resolved."))
     else:
-        alert_services.resolve_alert(alert=alert, by=request.user, resolution=form.cleaned_data["resolution"])
-        messages.success(request, _("Alert resolved."))
+        try:
+            alert_services.resolve_alert(
+                alert=alert, by=request.user, resolution=form.cleaned_data["resolution"]
+            )
+        except ValueError:  # resolved meanwhile
+            messages.error(request, _("This alert is already resolved."))
+        else:
+            messages.success(request, _("Alert resolved."))
     return redirect("clinic:alert", alert_id=alert.pk)

@@ -92,3 +92,13 @@ def test_the_web_login_shares_the_api_lockout(client, clinician, settings):
     response = client.post("/clinic/login/", {"username": clinician.username, "password": PASSWORD})
     assert response.status_code == 200  # the form again, not a redirect
     assert client.get("/clinic/").status_code == 302
+
+
+def test_acknowledging_twice_from_two_tabs_says_so_instead_of_failing(client, clinician, urgent_patient):
+    login(client, clinician)
+    alert = Alert.objects.get(patient=urgent_patient)
+    client.post(f"/clinic/alerts/{alert.pk}/acknowledge/", {"note": "first tab"})
+    response = client.post(f"/clinic/alerts/{alert.pk}/acknowledge/", {"note": "second tab"}, follow=True)
+    assert response.status_code == 200
+    assert "Only an open alert can be acknowledged" in response.content.decode()
+    assert alert.events.filter(kind="acknowledged").count() == 1
