@@ -7,10 +7,10 @@ from datetime import date, timedelta
 from django.db.models import Count, Min, Q
 
 from alerts.models import Alert, ReferralRecommendation
+from alerts.rules import SEVERITY_RANK
 from care.models import Patient, PatientStatus, triage_key
 from diary.models import CheckIn
 
-SEVERITY_RANKS = {"urgent": 3, "warning": 2, "info": 1}
 REFERRAL_RANKS = {"suggested": 2, "accepted": 1}
 TREND_DAYS = 7
 
@@ -64,7 +64,7 @@ def refresh_patient_status(patient: Patient) -> PatientStatus:
             .first()
         )
     severity_rank = max(
-        (rank for name, rank in SEVERITY_RANKS.items() if counts[name]),
+        (rank for name, rank in SEVERITY_RANK.items() if counts[name]),
         default=0,
     )
     values = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import fmean
@@ -32,19 +31,6 @@ LATE_AFTER = timedelta(hours=24)
 INTERFERENCE_MIN_ITEMS = 4
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
-
-
-@dataclass
-class Outcome:
-    type: str
-    id: Any
-    status: Status
-    record: DiaryRecord | None = None
-    errors: dict | None = field(default=None)
-
-
-def reporter_role_of(user: User) -> str:
-    return user.role
 
 
 def local_date_of(moment: datetime, zone: str):
@@ -103,7 +89,7 @@ def build_record(
         id=data["id"],
         patient=patient,
         reported_by=reporter,
-        reporter_role=reporter_role_of(reporter),
+        reporter_role=reporter.role,
         timezone=zone,
         local_date=local_date_of(observed, zone),
         created_at=now,
