@@ -150,7 +150,6 @@ def load_context(patient: Patient, today: date) -> PatientContext:
     )
     # Uses the (patient, local_date) index: one index probe, whatever the history length.
     last_checkin = CheckIn.objects.for_patient(patient).active().aggregate(last=Max("local_date"))["last"]
-    activated = patient.activated_at.astimezone(patient.zone).date() if patient.activated_at else None
     return PatientContext(
         today=today,
         baseline_mme=patient.baseline_mme,
@@ -162,7 +161,7 @@ def load_context(patient: Patient, today: date) -> PatientContext:
         idds_max_daily_boluses=patient.idds_max_daily_boluses,
         idds_next_refill_date=patient.idds_next_refill_date,
         idds_reservoir_ml=patient.idds_reservoir_ml,
-        activated_on=activated,
+        activated_on=patient.activated_on,
         last_checkin_on=last_checkin,
         last_opioid_dose_on=doses["opioid"],
         last_adjuvant_dose_on=doses["adjuvant"],

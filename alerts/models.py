@@ -14,10 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from alerts.rules import RULES
 from care.models import CareTeam, Patient, TeamRole
-
-RULE_CHOICES = [(code, code) for code in RULES]
 
 
 class Severity(models.TextChoices):
@@ -30,7 +27,8 @@ class AlertRuleConfig(models.Model):
     """A care team's default for a rule, or one patient's override."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    rule = models.CharField(max_length=40, choices=RULE_CHOICES)
+    # A code of alerts.rules.RULES, validated in code: adding a rule needs no migration.
+    rule = models.CharField(max_length=40)
     care_team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="rule_configs")
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     enabled = models.BooleanField(default=True)
@@ -61,6 +59,15 @@ class AlertQuerySet(models.QuerySet):
     def unresolved(self) -> AlertQuerySet:
         return self.filter(status__in=Alert.UNRESOLVED)
 
+    def escalation_due(self, now: datetime) -> AlertQuerySet:
+        return self.filter(status=Alert.Status.OPEN, escalation_due_at__lte=now)
+
+    def awaiting_digest(self) -> AlertQuerySet:
+        return self.filter(status=Alert.Status.OPEN, severity="info", digested_at__isnull=True)
+
+    def mark_digested(self, at: datetime) -> int:
+        return self.update(digested_at=at)
+
 
 class Alert(models.Model):
     class Status(models.TextChoices):
@@ -72,7 +79,7 @@ class Alert(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="alerts")
-    rule = models.CharField(max_length=40, choices=RULE_CHOICES)
+    rule = models.CharField(max_length=40)  # a code of alerts.rules.RULES
     severity = models.CharField(max_length=10, choices=Severity.choices)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
     box2_criteria = models.JSONField(default=list)
@@ -101,7 +108,7 @@ class Alert(models.Model):
             )
         ]
         indexes = [
-            # Consumed by the escalation sweep (alerts.schedule.escalate_due_alerts).
+            # Consumed by the escalation sweep (alerts.actions.escalation.escalate_due_alerts).
             models.Index(
                 fields=["escalation_due_at"],
                 condition=Q(status="open", escalation_due_at__isnull=False),
@@ -119,6 +126,11 @@ class Alert(models.Model):
         self.status = self.Status.ACKNOWLEDGED
         self.acknowledged_at = at
         self.escalation_due_at = None
+
+    def is_escalation_due(self, now: datetime) -> bool:
+        return (
+            self.status == self.Status.OPEN and bool(self.escalation_due_at) and self.escalation_due_at <= now
+        )
 
     def resolve(self, *, at: datetime, resolution: str) -> None:
         if self.status == self.Status.RESOLVED:
@@ -201,6 +213,21 @@ class ReferralRecommendation(models.Model):
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.status, ())
 
+    def withdraw(self, *, reason: str, at: datetime) -> None:
+        """The patient withdrew consent: an open referral ends declined, accepted or not
+        (the one transition outside TRANSITIONS, taken by no clinician)."""
+        if self.status not in self.OPEN:
+            raise ValueError("only an open referral ends with a withdrawal")
+        self.status = self.Status.DECLINED
+        self.decline_reason = reason
+        self.updated_at = at
+
+    @classmethod
+    def criteria_met_by(cls, patient: Patient) -> list[int]:
+        """The Box 2 criteria of the patient's open referral recommendation."""
+        referral = cls.objects.filter(patient=patient, status__in=cls.OPEN).only("criteria").first()
+        return referral.criteria_numbers if referral else []
+
     @property
     def criteria_numbers(self) -> list[int]:
         return sorted({c["number"] for c in self.criteria})
@@ -234,6 +261,11 @@ class EscalationPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"escalation policy of {self.team}"
+
+    @classmethod
+    def of_team(cls, team_id) -> EscalationPolicy:
+        """The team's policy, or the SPEC default (unsaved) for a team that set none."""
+        return cls.objects.filter(team_id=team_id).first() or cls(team_id=team_id)
 
 
 class Notification(models.Model):
@@ -281,7 +313,7 @@ class Notification(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [
-            # Consumed by the outbox sweeper (alerts.outbox.sweep_outbox).
+            # Consumed by the outbox sweeper (alerts.outbox.due_notifications).
             models.Index(
                 fields=["next_attempt_at"],
                 condition=Q(status__in=["pending", "sending"]),

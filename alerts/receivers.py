@@ -3,7 +3,7 @@ need evaluating; once it commits, evaluate them."""
 
 from __future__ import annotations
 
-from alerts.schedule import note_evaluation, request_evaluation
+from alerts.queue import note_evaluation, request_evaluation
 
 
 def on_patients_changing(sender, patient_ids, **kwargs) -> None:

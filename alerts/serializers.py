@@ -8,9 +8,14 @@ from alerts.models import Alert, AlertEvent, AlertRuleConfig, EscalationPolicy, 
 from alerts.rules import RULES, validate_params
 from care.models import CareTeam, TeamMembership, TeamRole
 
+# The stored rule is validated in code (no model choices): the schema still lists the codes.
+RULE_CODES = list(RULES)
+
 
 class AlertStatusSerializer(serializers.ModelSerializer):
     """What a patient or caregiver sees of their own alerts: the status, nothing clinical."""
+
+    rule = serializers.ChoiceField(choices=RULE_CODES, read_only=True)
 
     class Meta:
         model = Alert
@@ -24,6 +29,7 @@ class AlertEventSerializer(serializers.ModelSerializer):
 
 
 class AlertSerializer(serializers.ModelSerializer):
+    rule = serializers.ChoiceField(choices=RULE_CODES, read_only=True)
     events = AlertEventSerializer(many=True, read_only=True)
 
     class Meta:
@@ -75,7 +81,7 @@ class DeclineSerializer(serializers.Serializer):
 
 
 class AlertRuleConfigSerializer(serializers.ModelSerializer):
-    rule = serializers.ChoiceField(choices=list(RULES))
+    rule = serializers.ChoiceField(choices=RULE_CODES)
     care_team = serializers.PrimaryKeyRelatedField(queryset=CareTeam.objects.all())
     params = serializers.JSONField(required=False, default=dict)
 

@@ -1,14 +1,17 @@
-"""Keeps care.PatientStatus (the triage row) in step with alerts, referrals and the diary."""
+"""The triage row's alert-side values: computed here from alerts, referrals and the diary,
+written by care (`save_patient_status`, the row's one writer)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.db.models import Count, Min, Q
 
 from alerts.models import Alert, ReferralRecommendation
 from alerts.rules import SEVERITY_RANK
-from care.models import Patient, PatientStatus, triage_key
+from care.models import Patient, PatientStatus
+from care.services import save_patient_status
+from diary.days import checkin_pain
 from diary.models import CheckIn
 
 REFERRAL_RANKS = {"suggested": 2, "accepted": 1}
@@ -24,6 +27,12 @@ def slope(points: list[tuple[int, int]]) -> float | None:
     mean_y = sum(y for _, y in points) / n
     spread = sum((x - mean_x) ** 2 for x, _ in points)
     return round(sum((x - mean_x) * (y - mean_y) for x, y in points) / spread, 2)
+
+
+def lock_patient(patient_id) -> None:
+    """Every write that refreshes a patient's triage row takes the patient lock first, as
+    evaluate_patient does, so that the last writer of the row saw the last state."""
+    Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk", flat=True).first()
 
 
 def refresh_patient_status(patient: Patient) -> PatientStatus:
@@ -45,7 +54,7 @@ def refresh_patient_status(patient: Patient) -> PatientStatus:
         .first()
     )
     today = patient.local_today()
-    day_pain: dict[date, int] = {}
+    day_pain: dict = {}
     last_checkin_at = None
     for when, now, worst, recorded_at in (
         CheckIn.objects.for_patient(patient)
@@ -53,7 +62,7 @@ def refresh_patient_status(patient: Patient) -> PatientStatus:
         .between(today - timedelta(days=TREND_DAYS - 1), today)
         .values_list("local_date", "pain_now", "pain_worst", "recorded_at")
     ):
-        day_pain[when] = max(day_pain.get(when, 0), now, worst or 0)
+        day_pain[when] = max(day_pain.get(when, 0), checkin_pain(now, worst))
         last_checkin_at = max(filter(None, (last_checkin_at, recorded_at)))
     if last_checkin_at is None:
         last_checkin_at = (
@@ -63,30 +72,20 @@ def refresh_patient_status(patient: Patient) -> PatientStatus:
             .values_list("recorded_at", flat=True)
             .first()
         )
-    severity_rank = max(
-        (rank for name, rank in SEVERITY_RANK.items() if counts[name]),
-        default=0,
+    return save_patient_status(
+        patient=patient,
+        values={
+            "severity_rank": max((rank for name, rank in SEVERITY_RANK.items() if counts[name]), default=0),
+            "open_urgent": counts["urgent"],
+            "open_warning": counts["warning"],
+            "open_info": counts["info"],
+            "oldest_unresolved_at": counts["oldest"],
+            "referral_status": referral.status if referral else "",
+            "referral_rank": REFERRAL_RANKS.get(referral.status, 0) if referral else 0,
+            "box2_criteria_met": referral.criteria_numbers if referral else [],
+            "last_checkin_at": last_checkin_at,
+            "pain_today": day_pain.get(today),
+            "pain_today_date": today if today in day_pain else None,
+            "pain_7d_trend": slope([((when - today).days, pain) for when, pain in sorted(day_pain.items())]),
+        },
     )
-    values = {
-        "severity_rank": severity_rank,
-        "open_urgent": counts["urgent"],
-        "open_warning": counts["warning"],
-        "open_info": counts["info"],
-        "oldest_unresolved_at": counts["oldest"],
-        "referral_status": referral.status if referral else "",
-        "referral_rank": REFERRAL_RANKS.get(referral.status, 0) if referral else 0,
-        "box2_criteria_met": referral.criteria_numbers if referral else [],
-        "last_checkin_at": last_checkin_at,
-        "pain_today": day_pain.get(today),
-        "pain_today_date": today if today in day_pain else None,
-        "pain_7d_trend": slope([((when - today).days, pain) for when, pain in sorted(day_pain.items())]),
-    }
-    values["triage_key"] = triage_key(
-        values["severity_rank"],
-        values["referral_rank"],
-        values["oldest_unresolved_at"],
-        patient.display_name,
-        patient.pk,
-    )
-    status, _ = PatientStatus.objects.update_or_create(patient=patient, defaults=values)
-    return status

@@ -8,22 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from alerts.models import Notification
+from alerts.rules import RULES
 
-RULE_LABELS = {
-    "persistent_pain": gettext_lazy("Persistent moderate-severe pain on opioids (Box 2 #1)"),
-    "uncontrolled_pain_no_opioid": gettext_lazy("Uncontrolled pain without opioids: review analgesia"),
-    "limiting_adverse_effects": gettext_lazy("Analgesic side effects limiting treatment (Box 2 #2)"),
-    "pain_interference": gettext_lazy("Pain interfering with daily life (Box 2 #3)"),
-    "refractory_neuropathic": gettext_lazy("Refractory neuropathic pain (Box 2 #4)"),
-    "rapid_deterioration": gettext_lazy("Rapidly worsening pain (Box 2 #5)"),
-    "survivor_pain": gettext_lazy("Persistent pain in a cancer survivor (Box 2 #6)"),
-    "patient_preference": gettext_lazy("Patient asks to reduce medication or discuss procedures (Box 2 #9)"),
-    "red_flag": gettext_lazy("Red flag reported"),
-    "pta_overuse": gettext_lazy("Intrathecal pump bolus overuse: titration review"),
-    "symptom_cluster": gettext_lazy("Symptom cluster active for several days"),
-    "missed_diary": gettext_lazy("Diary not filled in for several days"),
-    "pump_refill_due": gettext_lazy("Intrathecal pump refill due"),
-}
 SEVERITY_LABELS = {
     "urgent": gettext_lazy("Urgent"),
     "warning": gettext_lazy("Warning"),
@@ -48,7 +34,7 @@ def render(notification: Notification) -> tuple[str, str]:
         ) % {"count": count, "url": settings.PUBLIC_URL}
     alert = notification.alert
     severity = SEVERITY_LABELS[alert.severity]
-    rule = RULE_LABELS[alert.rule]
+    rule = RULES[alert.rule].label
     subject = _("[%(severity)s] %(rule)s") % {"severity": severity, "rule": rule}
     if notification.kind == Notification.Kind.ESCALATION:
         intro = _("This alert was not acknowledged in time and is escalated to you.")

@@ -13,8 +13,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from alerts import services
+from alerts.actions.config import save_escalation_policy, save_rule_config
+from alerts.actions.lifecycle import acknowledge_alert, resolve_alert
+from alerts.actions.referrals import IllegalTransition, move_referral
 from alerts.models import Alert, AlertRuleConfig, EscalationPolicy, ReferralRecommendation, default_tiers
+from alerts.rules import SEVERITY_RANK
 from alerts.serializers import (
     AcknowledgeSerializer,
     AlertRuleConfigSerializer,
@@ -31,10 +34,8 @@ from care.access import AuditedReadMixin, IsClinician, visible_patient
 from care.models import CareTeam, Patient, Role, TeamRole
 from diary.access import readable_patients
 
-SEVERITY_RANK = Case(
-    When(severity="urgent", then=Value(3)),
-    When(severity="warning", then=Value(2)),
-    default=Value(1),
+SEVERITY_ORDER = Case(
+    *(When(severity=name, then=Value(rank)) for name, rank in SEVERITY_RANK.items()),
     output_field=IntegerField(),
 )
 
@@ -75,7 +76,7 @@ class AlertViewSet(
     def get_queryset(self):
         # A caregiver sees alert statuses only through a link that lets them read the diary.
         patients = readable_patients(self.request.user).values("pk")
-        alerts = Alert.objects.filter(patient__in=patients).annotate(severity_rank=SEVERITY_RANK)
+        alerts = Alert.objects.filter(patient__in=patients).annotate(severity_rank=SEVERITY_ORDER)
         if self.action == "list" and "status" not in self.request.query_params:
             alerts = alerts.unresolved()
         if getattr(self.request.user, "role", None) == Role.CLINICIAN:
@@ -120,7 +121,7 @@ class AlertViewSet(
         body = AcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            alert = services.acknowledge_alert(alert=alert, by=request.user, note=body.validated_data["note"])
+            alert = acknowledge_alert(alert=alert, by=request.user, note=body.validated_data["note"])
         except ValueError:
             raise ValidationError({"status": [_("Only an open alert can be acknowledged.")]}) from None
         return Response(AlertSerializer(alert).data)
@@ -132,9 +133,7 @@ class AlertViewSet(
         body = ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            alert = services.resolve_alert(
-                alert=alert, by=request.user, resolution=body.validated_data["resolution"]
-            )
+            alert = resolve_alert(alert=alert, by=request.user, resolution=body.validated_data["resolution"])
         except ValueError:
             raise ValidationError({"status": [_("This alert is already resolved.")]}) from None
         return Response(AlertSerializer(alert).data)
@@ -174,8 +173,8 @@ class ReferralViewSet(
     def move(self, request, to: str, reason: str = "") -> Response:
         referral = self.get_object()
         try:
-            referral = services.move_referral(referral=referral, to=to, by=request.user, reason=reason)
-        except services.IllegalTransition as exc:
+            referral = move_referral(referral=referral, to=to, by=request.user, reason=reason)
+        except IllegalTransition as exc:
             raise ValidationError(
                 {
                     "status": [
@@ -231,15 +230,13 @@ class AlertRuleConfigViewSet(
 
     def perform_create(self, serializer):
         require_team_admin(self.request.user, serializer.validated_data["care_team"].pk)
-        serializer.instance = services.save_rule_config(config=None, data=serializer.validated_data)
+        serializer.instance = save_rule_config(config=None, data=serializer.validated_data)
 
     def perform_update(self, serializer):
         require_team_admin(self.request.user, serializer.instance.care_team_id)
         if "care_team" in serializer.validated_data:
             require_team_admin(self.request.user, serializer.validated_data["care_team"].pk)
-        serializer.instance = services.save_rule_config(
-            config=serializer.instance, data=serializer.validated_data
-        )
+        serializer.instance = save_rule_config(config=serializer.instance, data=serializer.validated_data)
 
 
 class EscalationPolicyView(APIView):
@@ -266,5 +263,5 @@ class EscalationPolicyView(APIView):
         policy = EscalationPolicy.objects.filter(team=team).first()
         serializer = EscalationPolicySerializer(policy, data=request.data, context={"team": team})
         serializer.is_valid(raise_exception=True)
-        policy = services.save_escalation_policy(team_id=team.pk, data=serializer.validated_data)
+        policy = save_escalation_policy(team_id=team.pk, data=serializer.validated_data)
         return Response(EscalationPolicySerializer(policy).data)

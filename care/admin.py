@@ -45,7 +45,7 @@ class PatientAdmin(admin.ModelAdmin):
             services.update_patient(patient=obj, data=data)
         else:
             obj.save()
-            services.create_patient_status(patient=obj)
+            services.save_patient_status(patient=obj)
 
     # SPEC: an admin sees everything, and every access is audited.
     def changelist_view(self, request, extra_context=None):

@@ -167,6 +167,11 @@ class Patient(models.Model):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    @property
+    def activated_on(self) -> date | None:
+        """The local day the patient activated the app (missed days count from it)."""
+        return self.activated_at.astimezone(self.zone).date() if self.activated_at else None
+
     def local_today(self) -> date:
         return timezone.now().astimezone(self.zone).date()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from care.models import (
+    AccessEvent,
     CaregiverLink,
     CareTeam,
     Device,
@@ -51,12 +53,16 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
     if patient.enrolled_on is None:
         patient.enrolled_on = patient.local_today()
     patient.save()
-    create_patient_status(patient=patient)
+    save_patient_status(patient=patient)
     return patient
 
 
-def create_patient_status(*, patient: Patient) -> PatientStatus:
-    status = PatientStatus(patient=patient)
+def save_patient_status(*, patient: Patient, values: dict[str, Any] | None = None) -> PatientStatus:
+    """The one writer of the triage row: the alerts app hands in what it computed from
+    alerts, referrals and the diary (alerts.status); the sort key is derived here, always."""
+    status = PatientStatus.objects.filter(patient=patient).first() or PatientStatus(patient=patient)
+    for field, value in (values or {}).items():
+        setattr(status, field, value)
     status.refresh_triage_key(patient)
     status.save()
     return status
@@ -72,9 +78,7 @@ def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
     if shared and patient.user_id:
         User.objects.filter(pk=patient.user_id).update(**shared)
     if "display_name" in data:
-        status, _ = PatientStatus.objects.get_or_create(patient=patient)
-        status.refresh_triage_key(patient)
-        status.save(update_fields=["triage_key", "updated_at"])
+        save_patient_status(patient=patient)
     return patient
 
 
@@ -213,3 +217,37 @@ def record_failed_login(*, user: User, now: datetime | None = None) -> None:
 def record_successful_login(*, user: User) -> None:
     if user.failed_logins or user.locked_until:
         User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
+
+
+def withdraw_patient(*, patient: Patient, client_ip: str | None = None) -> Patient:
+    """In the caller's transaction: close the patient's account (every token dies with
+    it), revoke caregiver links, drop devices and unused invites, replace what identifies
+    them by a pseudonym, and stop collection. The erasure itself is audited."""
+    now = timezone.now()
+    user = patient.user
+    revoke_refresh_tokens(user=user)
+    user.devices.all().delete()
+    for link in CaregiverLink.objects.active().filter(patient=patient):
+        link.revoke()
+    Invite.objects.filter(patient=patient, used_at__isnull=True).delete()
+
+    pseudonym = f"withdrawn-{uuid.uuid4().hex[:12]}"
+    patient.display_name = pseudonym
+    patient.diagnosis = ""
+    patient.withdrawn_at = now
+    patient.save(update_fields=["display_name", "diagnosis", "withdrawn_at", "updated_at"])
+    user.username = pseudonym
+    user.email = user.first_name = user.last_name = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save()
+    AccessEvent.objects.create(
+        actor=user,
+        actor_role=user.role,
+        method="POST",
+        path="/api/v1/me/erase/",
+        status_code=200,
+        patient_ids=[str(patient.pk)],
+        client_ip=client_ip,
+    )
+    return patient

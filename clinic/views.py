@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from alerts import services as alert_services
+from alerts.actions.lifecycle import acknowledge_alert, resolve_alert
 from alerts.models import Alert, ReferralRecommendation
-from alerts.texts import RULE_LABELS
+from alerts.rules import RULES
 from care.access import audit_read
 from care.models import Patient, Role
 from clinic.charts import pain_chart
@@ -65,7 +65,7 @@ def patient_page(request, patient_id):
         "patient": patient,
         "summary": summary,
         "chart": pain_chart(summary["days"]),
-        "alerts": [(alert, RULE_LABELS[alert.rule]) for alert in alerts],
+        "alerts": [(alert, RULES[alert.rule].label) for alert in alerts],
         "referral": referral,
     }
     return render(request, "clinic/patient.html", context)
@@ -89,7 +89,7 @@ def alert_page(request, alert_id):
     context = {
         "alert": alert,
         "details": details,
-        "rule_label": RULE_LABELS[alert.rule],
+        "rule_label": RULES[alert.rule].label,
         "events": alert.events.select_related("actor"),
         "acknowledge_form": AcknowledgeForm(),
         "resolve_form": ResolveForm(),
@@ -106,7 +106,7 @@ def acknowledge(request, alert_id):
     try:
         if not form.is_valid():
             raise ValueError("invalid form")
-        alert_services.acknowledge_alert(alert=alert, by=request.user, note=form.cleaned_data["note"])
+        acknowledge_alert(alert=alert, by=request.user, note=form.cleaned_data["note"])
     except ValueError:  # not open any more, perhaps acknowledged by a colleague just now
         messages.error(request, _("Only an open alert can be acknowledged."))
     else:
@@ -124,9 +124,7 @@ def resolve(request, alert_id):
         messages.error(request, _("Say how the alert was resolved."))
     else:
         try:
-            alert_services.resolve_alert(
-                alert=alert, by=request.user, resolution=form.cleaned_data["resolution"]
-            )
+            resolve_alert(alert=alert, by=request.user, resolution=form.cleaned_data["resolution"])
         except ValueError:  # resolved meanwhile
             messages.error(request, _("This alert is already resolved."))
         else:

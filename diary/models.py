@@ -17,6 +17,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from care.models import Patient
+from diary import days
 
 
 class ReporterRole(models.TextChoices):
@@ -123,8 +124,7 @@ class CheckIn(DiaryRecord):
 
     @property
     def day_pain(self) -> int:
-        """SPEC: the highest of pain_now and pain_worst."""
-        return max(v for v in (self.pain_now, self.pain_worst) if v is not None)
+        return days.checkin_pain(self.pain_now, self.pain_worst)
 
 
 class AdverseEffect(DiaryRecord):

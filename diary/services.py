@@ -12,7 +12,6 @@ import json
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
-from statistics import fmean
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -21,14 +20,12 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from care.models import Patient, User
-from diary import catalog
+from diary import catalog, days
 from diary.models import RECORD_MODELS, CheckIn, DiaryRecord, MedicationDose, RecordRevision, RecordStatus
 from diary.signals import announce_changes
 
 # SPEC "Access and sessions": recorded more than 24 h before it arrived.
 LATE_AFTER = timedelta(hours=24)
-# BPI interference mean needs at least 4 of the 7 items answered.
-INTERFERENCE_MIN_ITEMS = 4
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
 
@@ -58,10 +55,7 @@ def fingerprint(kind: str, patient_id: Any, client_values: dict[str, Any]) -> st
 def derive(record: DiaryRecord) -> None:
     """Server-computed values: the interference mean of a check-in, the MME of a dose."""
     if isinstance(record, CheckIn):
-        answered = list(record.interference.values())
-        record.interference_mean = (
-            round(fmean(answered), 2) if len(answered) >= INTERFERENCE_MIN_ITEMS else None
-        )
+        record.interference_mean = days.interference_mean(record.interference)
     elif isinstance(record, MedicationDose):
         # The stored note is in the default language whoever wrote the dose; responses
         # word it again in the reader's language.
@@ -216,3 +210,29 @@ def keep_revision(record: DiaryRecord, change: str, *, by: User, reason: str = "
 
 def kind_of(record: DiaryRecord) -> str:
     return next(kind for kind, model in RECORD_MODELS.items() if isinstance(record, model))
+
+
+# Free-text fields of the diary that may name people or places.
+FREE_TEXT = {"checkin": ("note",), "adverse_effect": ("note", "suspected_drug")}
+
+
+def withdraw_patient(*, patient: Patient, delete: bool) -> None:
+    """In the caller's transaction: the diary of a patient who withdrew consent loses its
+    free text (the clinical values stay, pseudonymized), or goes entirely."""
+    record_ids = [
+        pk
+        for model in RECORD_MODELS.values()
+        for pk in model.objects.for_patient(patient).values_list("id", flat=True)
+    ]
+    revisions = RecordRevision.objects.filter(record_id__in=record_ids)
+    if delete:
+        for model in RECORD_MODELS.values():
+            model.objects.for_patient(patient).delete()
+        revisions.delete()
+        return
+    for kind, fields in FREE_TEXT.items():
+        RECORD_MODELS[kind].objects.for_patient(patient).update(**dict.fromkeys(fields, ""))
+    blanked = {name for fields in FREE_TEXT.values() for name in fields}
+    for revision in revisions:
+        revision.previous = {k: ("" if k in blanked else v) for k, v in revision.previous.items()}
+        revision.save(update_fields=["previous"])

@@ -1,9 +1,7 @@
 """Per-day summary of a patient's diary (API.md `patients/{id}/summary/`).
 
-Day values follow SPEC "Alert rules": day pain is the highest pain_now or pain_worst; the
-day average is the mean of pain_average answers, else of pain_now; a symptom's day value
-is its highest score; the interference mean is the highest of the day. Three queries,
-whatever the number of days or the length of the history.
+Day values are those of `diary.days` (SPEC "Alert rules"). Three queries, whatever the
+number of days or the length of the history.
 """
 
 from __future__ import annotations
@@ -12,11 +10,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
-from statistics import fmean
 from typing import Any
 
 from care.models import Patient
-from diary import catalog
+from diary.days import cluster_values, day_average, day_pain, highest_symptoms
 from diary.models import CheckIn, MedicationDose, PtaBolus
 
 # Filled by the alerts app at start-up (the diary never imports it): returns the Box 2
@@ -35,34 +32,14 @@ def window(patient: Patient, days: int) -> tuple[date, date]:
 
 
 def day_values(checkins: list[CheckIn]) -> dict[str, Any]:
-    """SPEC day values of one local day's active check-ins."""
-    day_pain = max(c.day_pain for c in checkins)
-    averages = [c.pain_average for c in checkins if c.pain_average is not None]
-    average = fmean(averages or [c.pain_now for c in checkins])
+    """The summary's day values of one local day's active check-ins."""
     interference = [c.interference_mean for c in checkins if c.interference_mean is not None]
-    symptoms: dict[str, int] = {}
-    for checkin in checkins:
-        for code, score in checkin.symptoms.items():
-            symptoms[code] = max(score, symptoms.get(code, score))
     return {
-        "pain_worst": day_pain,
-        "pain_average": round(average, 1),
+        "pain_worst": day_pain((c.pain_now, c.pain_worst) for c in checkins),
+        "pain_average": round(day_average((c.pain_now, c.pain_average) for c in checkins), 1),
         "interference_mean": max(interference) if interference else None,
-        "symptoms": dict(sorted(symptoms.items())),
+        "symptoms": highest_symptoms(c.symptoms for c in checkins),
     }
-
-
-def cluster_values(day_pain: int | None, symptoms: dict[str, int]) -> dict[str, dict[str, Any]]:
-    values = {**symptoms, "pain": day_pain} if day_pain is not None else symptoms
-    clusters = {}
-    for cluster in catalog.CLUSTERS.values():
-        scores = [values[m] for m in cluster.members if values.get(m) is not None]
-        high = sum(score >= catalog.CLUSTER_ACTIVE_MIN_SCORE for score in scores)
-        clusters[cluster.code] = {
-            "score": round(fmean(scores), 1) if scores else None,
-            "active": high >= catalog.CLUSTER_ACTIVE_MIN_MEMBERS,
-        }
-    return clusters
 
 
 def daily_summary(patient: Patient, days: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from alerts.dispatch import breaker
 from care.models import Role, TeamRole
 from tests.factories import (
     CaregiverLinkFactory,
@@ -32,6 +33,14 @@ def needs_service(name: str, available: bool) -> pytest.MarkDecorator:
 def _fast_password_hashing(settings):
     # PBKDF2 at production strength costs ~0.3 s per persona; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _closed_broker_breaker():
+    # A test that makes the broker fail trips the per-process breaker: not the next test's.
+    breaker.reset()
+    yield
+    breaker.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ import pytest
 from django.core import mail
 
 from alerts import outbox, schedule
+from alerts.actions.escalation import escalate_due_alerts
 from alerts.channels import DeliveryError, EmailChannel, PushChannel, WebhookChannel
 from alerts.models import Alert, EscalationPolicy, Notification, ReferralRecommendation
 from care.models import Device, Patient, User
@@ -494,10 +495,10 @@ def test_an_unacknowledged_urgent_alert_escalates_to_tier_2_after_15_minutes(
         assert [n.recipient for n in alert.notifications.all()] == [nurse]
 
         clock[0] = start + timedelta(minutes=14)
-        assert schedule.escalate_due_alerts() == 0
+        assert escalate_due_alerts() == 0
 
         clock[0] = start + timedelta(minutes=15)
-        assert schedule.escalate_due_alerts() == 1
+        assert escalate_due_alerts() == 1
 
     alert.refresh_from_db()
     assert alert.escalation_tier == 2
@@ -516,7 +517,7 @@ def test_acknowledging_stops_further_escalation(api, patient, nurse, physician, 
         api(nurse).post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {}, format="json")
 
         clock[0] = start + timedelta(hours=2)
-        assert schedule.escalate_due_alerts() == 0
+        assert escalate_due_alerts() == 0
 
     assert not alert.notifications.filter(kind="escalation").exists()
     assert not alert.events.filter(kind="escalated").exists()
@@ -528,7 +529,7 @@ def test_escalation_stops_after_the_last_tier(patient, nurse, physician, team_ad
         diary(patient, {0: 2}, red_flags=["saddle_numbness"])
         for minutes in (15, 30, 45, 60):
             clock[0] = start + timedelta(minutes=minutes)
-            schedule.escalate_due_alerts()
+            escalate_due_alerts()
 
     alert = Alert.objects.get(patient=patient)
     assert alert.escalation_tier == 3

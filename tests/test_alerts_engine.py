@@ -14,13 +14,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from unittest import mock
 
 import pytest
+from celery.app.task import Task
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from alerts import services
+from alerts.actions import evaluation
 from alerts.models import Alert, AlertEvent, EvaluationRequest, Notification, ReferralRecommendation
 from alerts.rules import Finding
-from care.models import Patient
+from care.models import Patient, PatientStatus
 from diary import signals
 from tests.alerts_helpers import checkin_item, frozen_clock, nurse_of, post_days, sync
 
@@ -410,6 +411,19 @@ def test_a_late_red_flag_is_still_urgent(rosa, nurse, diary):
 # --- One evaluation per sync, bounded cost, idempotence ----------------------------------------
 
 
+def published_evaluations():
+    """Records the evaluation tasks published to the broker (the boundary), running them."""
+    real = Task.apply_async
+    published: list[tuple] = []
+
+    def publish(task, args=None, kwargs=None, **options):
+        if task.name == "alerts.tasks.evaluate_patient":
+            published.append(tuple(args or ()))
+        return real(task, args, kwargs, **options)
+
+    return published, mock.patch.object(Task, "apply_async", publish)
+
+
 def test_a_sync_of_300_records_evaluates_the_patient_once(api, rosa, django_capture_on_commit_callbacks):
     items = [checkin_item(rosa, n // 10, 5, recorded_at=None) for n in range(300)]
     for n, item in enumerate(items):
@@ -417,17 +431,16 @@ def test_a_sync_of_300_records_evaluates_the_patient_once(api, rosa, django_capt
             datetime.fromisoformat(item["recorded_at"]) - timedelta(minutes=n % 10)
         ).isoformat()
 
-    with (
-        mock.patch.object(services, "evaluate_patient", wraps=services.evaluate_patient) as evaluations,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    published, publishing = published_evaluations()
+    with publishing, django_capture_on_commit_callbacks(execute=True):
         results = sync(api(rosa.user), checkins=items)
 
     assert len(results) == 300
-    assert evaluations.call_count == 1
-    assert str(evaluations.call_args.kwargs["patient_id"]) == str(rosa.pk)
-    assert not EvaluationRequest.objects.exists()
-    assert list(alerts_of(rosa)) == ["persistent_pain"]
+    assert published == [(str(rosa.pk),)]
+    assert not EvaluationRequest.objects.exists()  # evaluated, and the request cleared
+    alert = Alert.objects.get(patient=rosa)
+    assert alert.rule == "persistent_pain"
+    assert list(alert.events.filter(kind="created").values_list("kind", flat=True)) == ["created"]
 
 
 def test_a_retried_sync_announces_nothing_and_evaluates_nothing(
@@ -436,13 +449,19 @@ def test_a_retried_sync_announces_nothing_and_evaluates_nothing(
     items = [checkin_item(rosa, n, 6) for n in (2, 1, 0)]
     with django_capture_on_commit_callbacks(execute=True):
         sync(api(rosa.user), checkins=items)
-    with (
-        mock.patch.object(services, "evaluate_patient", wraps=services.evaluate_patient) as evaluations,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        sync(api(rosa.user), checkins=items)
+    events = AlertEvent.objects.count()
+    status_at = PatientStatus.objects.get(patient=rosa).updated_at
 
-    assert evaluations.call_count == 0
+    published, publishing = published_evaluations()
+    with publishing, django_capture_on_commit_callbacks(execute=True) as callbacks:
+        results = sync(api(rosa.user), checkins=items)
+
+    assert [r["status"] for r in results] == ["duplicate"] * 3
+    assert published == []
+    assert callbacks == []
+    assert not EvaluationRequest.objects.exists()
+    assert AlertEvent.objects.count() == events
+    assert PatientStatus.objects.get(patient=rosa).updated_at == status_at
 
 
 def store_history(patient: Patient, days: int) -> None:
@@ -486,7 +505,7 @@ def store_history(patient: Patient, days: int) -> None:
 
 def evaluation_queries(patient: Patient) -> int:
     with CaptureQueriesContext(connection) as queries:
-        services.evaluate_patient(patient_id=patient.pk)
+        evaluation.evaluate_patient(patient_id=patient.pk)
     return len(queries)
 
 
@@ -519,7 +538,7 @@ def test_two_evaluations_in_a_row_change_nothing_the_second_time(rosa, nurse, di
     referral = ReferralRecommendation.objects.get(patient=rosa)
     before = counts()
 
-    assert services.evaluate_patient(patient_id=rosa.pk) == []
+    assert evaluation.evaluate_patient(patient_id=rosa.pk) == []
 
     assert counts() == before
     referral.refresh_from_db()
@@ -553,7 +572,9 @@ def test_severity_only_rises_and_a_rise_notifies_again(rosa, nurse, diary):
     def apply(severity: str):
         finding = Finding("persistent_pain", severity, alert.evidence, record_ids=ids)
         with transaction.atomic():
-            services.apply_findings(patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at)
+            evaluation.apply_findings(
+                patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at
+            )
 
     apply("urgent")
     alert.refresh_from_db()
@@ -579,7 +600,7 @@ def test_after_resolution_the_same_evidence_within_the_cooldown_does_not_reopen(
     diary(rosa, {2: 6, 1: 6, 0: 6})
     resolve(api, clinician, alerts_of(rosa)["persistent_pain"])
 
-    services.evaluate_patient(patient_id=rosa.pk)
+    evaluation.evaluate_patient(patient_id=rosa.pk)
     diary(rosa, {0: 8})  # new evidence, still within 72 h
 
     assert Alert.objects.filter(patient=rosa, rule="persistent_pain").count() == 1
@@ -594,7 +615,7 @@ def test_after_the_cooldown_only_new_evidence_reopens(api, rosa, clinician, nurs
         resolve(api, clinician, first)
 
         clock[0] = start + timedelta(hours=73)
-        services.evaluate_patient(patient_id=rosa.pk)  # the old red flag is still in the window
+        evaluation.evaluate_patient(patient_id=rosa.pk)  # the old red flag is still in the window
         assert not Alert.objects.filter(patient=rosa).unresolved().exists()
 
         diary(rosa, {0: 2}, red_flags=["pump_site_infection"])
@@ -611,7 +632,7 @@ def test_a_higher_severity_breaks_the_cooldown(api, rosa, clinician, nurse, diar
     finding = Finding("persistent_pain", "urgent", alert.evidence, record_ids=tuple(alert.record_ids))
 
     with transaction.atomic():
-        raised = services.apply_findings(
+        raised = evaluation.apply_findings(
             patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at
         )
 
@@ -623,7 +644,7 @@ def test_a_new_red_flag_the_day_after_one_was_resolved_is_urgent_again(api, rosa
     first = alerts_of(rosa)["red_flag"]
     resolve(api, clinician, first)
 
-    services.evaluate_patient(patient_id=rosa.pk)  # the same report does not reopen it
+    evaluation.evaluate_patient(patient_id=rosa.pk)  # the same report does not reopen it
     assert not Alert.objects.filter(patient=rosa).unresolved().exists()
 
     diary(rosa, {0: 3}, red_flags=["saddle_numbness"])  # a new report, within the cooldown
@@ -645,7 +666,7 @@ def test_a_severity_rise_on_an_acknowledged_alert_notifies_without_escalating(
     finding = Finding("persistent_pain", "urgent", alert.evidence, record_ids=tuple(alert.record_ids))
 
     with transaction.atomic():
-        services.apply_findings(patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at)
+        evaluation.apply_findings(patient=rosa, findings={"persistent_pain": finding}, now=alert.created_at)
 
     alert.refresh_from_db()
     assert alert.status == "acknowledged"
@@ -800,10 +821,9 @@ def test_patching_the_rule_checks_the_stored_params_against_the_new_rule(api, te
 
 
 @pytest.fixture
-def outage(monkeypatch):
+def outage():
     """`with outage():` the Celery broker refuses every message (the boundary a Redis outage
-    breaks). The request-side circuit breaker it trips is reset after the test."""
-    monkeypatch.setattr("alerts.tasks._broker_down_until", 0.0)
+    breaks). The request-side circuit breaker it trips is reset after the test (conftest)."""
     return lambda: mock.patch("celery.app.task.Task.apply_async", side_effect=ConnectionError("broker down"))
 
 
@@ -815,10 +835,10 @@ def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(
     assert not Alert.objects.exists()
     request = EvaluationRequest.objects.get(patient=rosa)
 
-    from alerts import schedule
+    from alerts import queue
 
-    assert schedule.evaluate_pending(now=request.requested_at) == 0  # its task may still come
-    assert schedule.evaluate_pending(now=request.requested_at + timedelta(minutes=1)) == 1
+    assert queue.evaluate_pending(now=request.requested_at) == 0  # its task may still come
+    assert queue.evaluate_pending(now=request.requested_at + timedelta(minutes=1)) == 1
 
     assert list(alerts_of(rosa)) == ["persistent_pain"]
     assert not EvaluationRequest.objects.exists()
@@ -829,7 +849,6 @@ def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa
 
     from alerts import outbox, tasks
 
-    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     with mock.patch.object(tasks.deliver_notification, "apply_async", side_effect=ConnectionError("down")):
         diary(rosa, {0: 2}, red_flags=["saddle_numbness"])
     row = Notification.objects.get()

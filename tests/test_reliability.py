@@ -22,7 +22,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from alerts import engine, schedule, services, tasks
+from alerts import dispatch, engine, queue, tasks
+from alerts.actions import evaluation
 from alerts.models import Alert, EscalationPolicy, EvaluationRequest, Notification
 from care.models import TeamRole
 from tests.factories import CareTeamFactory, ClinicianFactory, PatientFactory
@@ -274,7 +275,7 @@ def test_with_redis_down_every_post_succeeds_and_every_alert_is_delivered_once_i
     first, *during_outage = [PatientFactory(care_team=team) for _ in range(5)]
     worker = start_worker(private_broker.url())
     # The evaluation sweeper waits 30 s for a request's own task; the test waits 1 s.
-    monkeypatch.setattr(schedule, "EVALUATION_GRACE", timedelta(seconds=1))
+    monkeypatch.setattr(queue, "EVALUATION_GRACE", timedelta(seconds=1))
 
     post_red_flag(api, first)
     assert wait_until(lambda: len(receiver.received()) == 1, 30), worker.log_tail()
@@ -321,7 +322,9 @@ def test_two_evaluations_of_one_patient_at_once_raise_one_alert(api, team, monke
     webhook_policy(team, "http://127.0.0.1:9/unused")
     patient = PatientFactory(care_team=team)
     queued: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(tasks, "enqueue", lambda task, *args: queued.append((task.name, args)) or True)
+    monkeypatch.setattr(
+        dispatch, "enqueue", lambda name, *args, **options: queued.append((name, args)) or True
+    )
     post_red_flag(api, patient)  # announced and noted, but no worker picks it up
     assert not Alert.objects.exists()
     queued.clear()
@@ -346,7 +349,7 @@ def test_two_evaluations_of_one_patient_at_once_raise_one_alert(api, team, monke
     def evaluate() -> None:
         try:
             start.wait(timeout=10)
-            raised.append(services.evaluate_patient(patient_id=patient.pk))
+            raised.append(evaluation.evaluate_patient(patient_id=patient.pk))
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
         finally:

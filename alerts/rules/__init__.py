@@ -1,7 +1,10 @@
 """Every alert rule of SPEC "Alert rules", with its default parameters.
 
-A rule is a pure function `(Window, PatientContext, params) -> Finding | None`. Parameters
-are overridable per care team and per patient (alert-rules/) and validated here.
+A rule is a pure function `(Window, PatientContext, params) -> Finding | None` in one of the
+family modules, and one `Rule` entry below carrying everything else the product needs: its
+label, severity, Box 2 number, referral flag, parameters and whether it runs on the clock
+(docs/rules.md). Parameters are overridable per care team and per patient (alert-rules/)
+and validated here.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from alerts.rules import pain, pump, symptoms
+from alerts.rules import adherence, pain, pump, symptoms
 from alerts.rules.base import (
     SEVERITY_RANK,
     Day,
@@ -32,7 +36,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "persistent_pain",
             pain.persistent_pain,
-            "warning",
+            label=gettext_lazy("Persistent moderate-severe pain on opioids (Box 2 #1)"),
+            severity="warning",
             box2=1,
             referral=True,
             params={
@@ -45,7 +50,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "uncontrolled_pain_no_opioid",
             pain.uncontrolled_pain_no_opioid,
-            "warning",
+            label=gettext_lazy("Uncontrolled pain without opioids: review analgesia"),
+            severity="warning",
             box2=None,
             referral=False,
             params={
@@ -58,7 +64,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "limiting_adverse_effects",
             symptoms.limiting_adverse_effects,
-            "warning",
+            label=gettext_lazy("Analgesic side effects limiting treatment (Box 2 #2)"),
+            severity="warning",
             box2=2,
             referral=True,
             params={
@@ -73,7 +80,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "pain_interference",
             pain.pain_interference,
-            "warning",
+            label=gettext_lazy("Pain interfering with daily life (Box 2 #3)"),
+            severity="warning",
             box2=3,
             referral=True,
             params={
@@ -86,7 +94,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "refractory_neuropathic",
             pain.refractory_neuropathic,
-            "warning",
+            label=gettext_lazy("Refractory neuropathic pain (Box 2 #4)"),
+            severity="warning",
             box2=4,
             referral=True,
             params={
@@ -100,7 +109,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "rapid_deterioration",
             pain.rapid_deterioration,
-            "urgent",
+            label=gettext_lazy("Rapidly worsening pain (Box 2 #5)"),
+            severity="urgent",
             box2=5,
             referral=True,
             params={
@@ -115,7 +125,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "survivor_pain",
             pain.survivor_pain,
-            "info",
+            label=gettext_lazy("Persistent pain in a cancer survivor (Box 2 #6)"),
+            severity="info",
             box2=6,
             referral=True,
             params={"min_pain": Param(4, 1, 10), "days": Param(7, 1, 14), "window_days": Param(14, 1, 14)},
@@ -124,7 +135,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "patient_preference",
             symptoms.patient_preference,
-            "info",
+            label=gettext_lazy("Patient asks to reduce medication or discuss procedures (Box 2 #9)"),
+            severity="info",
             box2=9,
             referral=True,
             # A week, like red flags: a wish synced late (or just after midnight) still counts.
@@ -134,7 +146,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "red_flag",
             symptoms.red_flag,
-            "urgent",
+            label=gettext_lazy("Red flag reported"),
+            severity="urgent",
             box2=None,
             referral=False,
             # A late red flag is still urgent (SPEC): look back as far as the window goes;
@@ -145,7 +158,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "pta_overuse",
             pump.pta_overuse,
-            "warning",
+            label=gettext_lazy("Intrathecal pump bolus overuse: titration review"),
+            severity="warning",
             box2=None,
             referral=False,
             params={"consecutive_days": Param(2, 1, 7)},
@@ -154,7 +168,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "symptom_cluster",
             symptoms.symptom_cluster,
-            "warning",
+            label=gettext_lazy("Symptom cluster active for several days"),
+            severity="warning",
             box2=None,
             referral=False,
             params={"days": Param(3, 1, 14)},
@@ -162,21 +177,25 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "missed_diary",
-            pump.missed_diary,
-            "info",
+            adherence.missed_diary,
+            label=gettext_lazy("Diary not filled in for several days"),
+            severity="info",
             box2=None,
             referral=False,
             params={"reminder_days": Param(2, 1, 30), "alert_days": Param(4, 1, 60)},
             lookback_days=0,
+            scheduled=True,
         ),
         Rule(
             "pump_refill_due",
             pump.pump_refill_due,
-            "info",
+            label=gettext_lazy("Intrathecal pump refill due"),
+            severity="info",
             box2=None,
             referral=False,
             params={"days_before": Param(3, 0, 30), "usage_days": Param(7, 1, 14)},
             lookback_days=14,
+            scheduled=True,
         ),
     )
 }
@@ -185,7 +204,7 @@ RULES: dict[str, Rule] = {
 CONTEXT_CRITERIA = {7: "substance_use_history", 8: "organ_failure"}
 PAIN_CRITERIA = frozenset({1, 2, 3, 4, 5, 6})
 # Rules that close with time, also evaluated on a schedule.
-SCHEDULED_RULES = ("missed_diary", "pump_refill_due")
+SCHEDULED_RULES = tuple(code for code, rule in RULES.items() if rule.scheduled)
 WINDOW_DAYS = max(rule.lookback_days for rule in RULES.values()) + 1
 
 

@@ -4,11 +4,13 @@ context, and a finding with its evidence. No ORM here: a rule test needs no data
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from statistics import median
 from typing import Any, Literal
+
+from django.utils.functional import Promise
 
 Severity = Literal["info", "warning", "urgent"]
 SEVERITY_RANK: dict[str, int] = {"info": 1, "warning": 2, "urgent": 3}
@@ -107,9 +109,12 @@ class PatientContext:
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str
-    severity: Severity
-    evidence: dict[str, Any]
+    """What a rule found. The rule function fills the evidence; `Rule.check` stamps the
+    rule's code and severity, so a rule never repeats its own registry entry."""
+
+    rule: str = ""
+    severity: Severity = "info"
+    evidence: dict[str, Any] = field(default_factory=dict)
     record_ids: tuple[str, ...] = ()
     late: bool = False
 
@@ -122,19 +127,31 @@ class Param:
     integer: bool = True
 
 
+RuleFunction = Callable[[Window, PatientContext, Mapping[str, Any]], Finding | None]
+
+
 @dataclass(frozen=True)
 class Rule:
+    """Everything the product knows of one rule: adding a rule is its function and one of these."""
+
     code: str
-    check: Callable[[Window, PatientContext, Mapping[str, Any]], Finding | None]
+    function: RuleFunction
+    label: Promise  # what clinicians read, translatable
     severity: Severity
     box2: int | None  # the Box 2 criterion it evidences, if any
     referral: bool  # "+ referral" in SPEC's table
     params: Mapping[str, Param]
     # How many local days before today the rule reads (the engine loads the widest).
     lookback_days: int
+    # Its window closes with time (no new record needed): also evaluated on the clock.
+    scheduled: bool = False
+
+    def check(self, window: Window, context: PatientContext, params: Mapping[str, Any]) -> Finding | None:
+        found = self.function(window, context, params)
+        return None if found is None else replace(found, rule=self.code, severity=self.severity)
 
 
-def finding(rule: str, severity: Severity, days: list[Day], **evidence: Any) -> Finding:
+def finding(days: list[Day], **evidence: Any) -> Finding:
     """A finding whose evidence lists the days (values) and the records behind them."""
     ids = tuple(sorted({rid for d in days for rid in d.record_ids}))
     shown = [
@@ -143,8 +160,6 @@ def finding(rule: str, severity: Severity, days: list[Day], **evidence: Any) -> 
         for d in sorted(days, key=lambda d: d.date)
     ]
     return Finding(
-        rule=rule,
-        severity=severity,
         evidence={"days": shown, **evidence},
         record_ids=ids,
         late=any(d.late for d in days),

@@ -17,7 +17,7 @@ def persistent_pain(window: Window, context: PatientContext, params: Mapping[str
     """Box 2 #1: moderate-severe pain (NRS >= 5) persisting on opioid therapy."""
     days = window.last(params["days"])
     if _run(days, params["min_pain"]) and context.on_opioids(params["opioid_lookback_days"]):
-        return finding("persistent_pain", "warning", days, on_opioids=True)
+        return finding(days, on_opioids=True)
     return None
 
 
@@ -27,7 +27,7 @@ def uncontrolled_pain_no_opioid(
     """Same pain without opioids: a prompt to review analgesia (WHO ladder), not a referral."""
     days = window.last(params["days"])
     if _run(days, params["min_pain"]) and not context.on_opioids(params["opioid_lookback_days"]):
-        return finding("uncontrolled_pain_no_opioid", "warning", days, on_opioids=False)
+        return finding(days, on_opioids=False)
     return None
 
 
@@ -39,7 +39,7 @@ def pain_interference(window: Window, context: PatientContext, params: Mapping[s
         if d.interference is not None and d.interference >= params["min_mean"]
     ]
     if len(days) >= params["days"]:
-        return finding("pain_interference", "warning", days)
+        return finding(days)
     return None
 
 
@@ -56,7 +56,7 @@ def refractory_neuropathic(
         if d.neuropathic >= params["min_descriptors"] and d.pain is not None and d.pain >= params["min_pain"]
     ]
     if len(days) >= params["days"]:
-        return finding("refractory_neuropathic", "warning", days)
+        return finding(days)
     return None
 
 
@@ -71,12 +71,12 @@ def rapid_deterioration(window: Window, context: PatientContext, params: Mapping
         and current.pain >= baseline + params["rise"]
         and current.pain >= params["min_pain"]
     ):
-        return finding("rapid_deterioration", "urgent", [current], reason="rise", baseline=baseline)
+        return finding([current], reason="rise", baseline=baseline)
     two = window.last(params["consecutive_days"])
     if _run(two, params["consecutive_pain"]):
-        return finding("rapid_deterioration", "urgent", two, reason="sustained_severe")
+        return finding(two, reason="sustained_severe")
     if context.limited_prognosis and current.pain >= params["prognosis_pain"]:
-        return finding("rapid_deterioration", "urgent", [current], reason="limited_prognosis")
+        return finding([current], reason="limited_prognosis")
     return None
 
 
@@ -90,5 +90,5 @@ def survivor_pain(window: Window, context: PatientContext, params: Mapping[str, 
         if d.has_checkin and d.pain is not None and d.pain >= params["min_pain"]
     ]
     if len(days) >= params["days"]:
-        return finding("survivor_pain", "info", days)
+        return finding(days)
     return None

@@ -1,4 +1,4 @@
-"""Intrathecal pump (IDDS) rules and diary adherence: windows that close with time."""
+"""Intrathecal pump (IDDS) rules: bolus overuse and the refill."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def pta_overuse(window: Window, context: PatientContext, params: Mapping[str, An
     limit = context.idds_max_daily_boluses
     at_max = [d for d in days if limit and d.boluses_delivered >= limit]
     if at_max:
-        return finding("pta_overuse", "warning", at_max, reason="daily_max", max_daily_boluses=limit)
+        return finding(at_max, reason="daily_max", max_daily_boluses=limit)
 
     def denied_heavy(d) -> bool:
         return d.boluses_denied > 0 and d.boluses_denied >= d.boluses_delivered
@@ -27,7 +27,7 @@ def pta_overuse(window: Window, context: PatientContext, params: Mapping[str, An
     for start in range(len(days) - n + 1):
         run = days[start : start + n]
         if all(denied_heavy(d) for d in run):
-            return finding("pta_overuse", "warning", run, reason="denied")
+            return finding(run, reason="denied")
     return None
 
 
@@ -38,9 +38,7 @@ def pump_refill_due(window: Window, context: PatientContext, params: Mapping[str
         return None
     days_left = (refill - context.today).days
     if days_left <= params["days_before"]:
-        return finding(
-            "pump_refill_due", "info", [], next_refill_date=refill.isoformat(), days_left=days_left
-        )
+        return finding([], next_refill_date=refill.isoformat(), days_left=days_left)
     recent = window.recent(params["usage_days"])
     used = sum((d.bolus_ml for d in recent), Decimal(0))
     if context.idds_reservoir_ml is not None and used > 0:
@@ -48,25 +46,8 @@ def pump_refill_due(window: Window, context: PatientContext, params: Mapping[str
         empty_in = int(context.idds_reservoir_ml / per_day)
         if empty_in < days_left:
             return finding(
-                "pump_refill_due",
-                "info",
                 [],
                 next_refill_date=refill.isoformat(),
                 predicted_empty_in_days=empty_in,
             )
-    return None
-
-
-def missed_diary(window: Window, context: PatientContext, params: Mapping[str, Any]) -> Finding | None:
-    """No check-in for several local days (counted from the activation when there is none).
-
-    A diary backfilled with days before the activation has missed nothing: days count from
-    the later of the last check-in and the activation."""
-    known = [d for d in (context.last_checkin_on, context.activated_on) if d is not None]
-    if not known:
-        return None
-    since = max(known)
-    days = (context.today - since).days
-    if days >= params["alert_days"]:
-        return finding("missed_diary", "info", [], days_without_checkin=days, since=since.isoformat())
     return None

@@ -8,6 +8,7 @@ from typing import Any
 
 from alerts.rules.base import Finding, PatientContext, Window, finding
 from diary import catalog
+from diary.days import cluster_values
 
 
 def limiting_adverse_effects(
@@ -18,7 +19,7 @@ def limiting_adverse_effects(
     severe = [d for d in days if any(g >= params["severe_grade"] for g in d.adverse.values())]
     if severe:
         effects = sorted({e for d in severe for e, g in d.adverse.items() if g >= params["severe_grade"]})
-        return finding("limiting_adverse_effects", "warning", severe, reason="severe", effects=effects)
+        return finding(severe, reason="severe", effects=effects)
     repeated: dict[str, list] = defaultdict(list)
     for day in days:
         for effect, grade in day.adverse.items():
@@ -26,12 +27,10 @@ def limiting_adverse_effects(
                 repeated[effect].append(day)
     for effect, effect_days in sorted(repeated.items()):
         if len(effect_days) >= params["repeat_days"]:
-            return finding(
-                "limiting_adverse_effects", "warning", effect_days, reason="repeated", effects=[effect]
-            )
+            return finding(effect_days, reason="repeated", effects=[effect])
     limiting = [d for d in days if d.limiting_reports]
     if sum(d.limiting_reports for d in limiting) >= params["limiting_reports"]:
-        return finding("limiting_adverse_effects", "warning", limiting, reason="limits_daily_activities")
+        return finding(limiting, reason="limits_daily_activities")
     return None
 
 
@@ -40,15 +39,9 @@ def symptom_cluster(window: Window, context: PatientContext, params: Mapping[str
     neurocognitive) active on consecutive days."""
     days = window.last(params["days"])
     for cluster in catalog.CLUSTERS.values():
-        if all(_cluster_active(d, cluster.members) for d in days):
-            return finding("symptom_cluster", "warning", days, cluster=cluster.code)
+        if all(d.has_checkin and cluster_values(d.pain, d.symptoms)[cluster.code]["active"] for d in days):
+            return finding(days, cluster=cluster.code)
     return None
-
-
-def _cluster_active(day, members: tuple[str, ...]) -> bool:
-    values = {**day.symptoms, "pain": day.pain}
-    high = sum(1 for m in members if (values.get(m) or 0) >= catalog.CLUSTER_ACTIVE_MIN_SCORE)
-    return day.has_checkin and high >= catalog.CLUSTER_ACTIVE_MIN_MEMBERS
 
 
 def red_flag(window: Window, context: PatientContext, params: Mapping[str, Any]) -> Finding | None:
@@ -57,7 +50,7 @@ def red_flag(window: Window, context: PatientContext, params: Mapping[str, Any])
     days = [d for d in window.recent(params["window_days"]) if d.red_flags]
     if days:
         flags = sorted({f for d in days for f in d.red_flags})
-        return finding("red_flag", "urgent", days, red_flags=flags)
+        return finding(days, red_flags=flags)
     return None
 
 
@@ -70,8 +63,6 @@ def patient_preference(window: Window, context: PatientContext, params: Mapping[
     ]
     if days:
         return finding(
-            "patient_preference",
-            "info",
             days,
             wants_fewer_medications=any(d.wants_fewer_medications for d in days),
             wants_procedure_discussion=any(d.wants_procedure_discussion for d in days),

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from alerts.services import evaluate_patient
+from alerts.actions.evaluation import evaluate_patient
 from care import services
 from care.models import CaregiverLink, Patient, Role, TeamRole, User
 from diary.services import build_record, store_records

@@ -1,0 +1,65 @@
+"""Handing work to the broker: the one place that publishes tasks.
+
+A leaf module: it names tasks by their registered names and imports no other module of
+this app, so every write path can ask for work without an import circle. The work itself
+is always a row in the database first (an EvaluationRequest, a Notification), so a
+publish that fails loses nothing: a beat sweeper picks the row up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+
+from celery import current_app
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+EVALUATE_PATIENT = "alerts.tasks.evaluate_patient"
+DELIVER_NOTIFICATION = "alerts.tasks.deliver_notification"
+EVALUATE_SCHEDULED_CHUNK = "alerts.tasks.evaluate_scheduled_chunk"
+
+# After a failed publish, requests stop trying the broker for a few seconds: each attempt
+# costs a connection timeout, and a patient's post must not wait for Redis to come back.
+BROKER_RETRY_AFTER_SECONDS = 5.0
+
+
+class _Breaker:
+    """Per process, on purpose: a cheap circuit breaker in front of the broker."""
+
+    down_until = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def trip(self) -> None:
+        self.down_until = time.monotonic() + BROKER_RETRY_AFTER_SECONDS
+
+    def reset(self) -> None:
+        self.down_until = 0.0
+
+
+breaker = _Breaker()
+
+
+def enqueue(task_name: str, *args, skip_when_broker_down: bool = True) -> bool:
+    """Send a task now; when the broker is down, say so and let a sweeper catch up."""
+    if skip_when_broker_down and breaker.is_open():
+        return False
+    try:
+        current_app.tasks[task_name].apply_async(args=args, retry=False)
+    except Exception:  # kombu raises several kinds; the database keeps the work
+        breaker.trip()
+        logger.warning("broker unavailable: %s left for the sweeper", task_name)
+        return False
+    return True
+
+
+def enqueue_deliveries(ids: Iterable[uuid.UUID]) -> None:
+    """After commit, one delivery task per outbox row. A row that lost to an existing key
+    was never inserted, and its task finds nothing to do."""
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: enqueue(DELIVER_NOTIFICATION, str(pk)))
