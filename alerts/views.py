@@ -32,7 +32,7 @@ from backend.errors import ERROR_RESPONSES
 from backend.pagination import KeysetPagination
 from care.access import AuditedReadMixin, IsClinician, visible_patient
 from care.models import CareTeam, Patient, Role, TeamRole
-from diary.access import readable_patients
+from diary.access import DiaryRights
 
 SEVERITY_ORDER = Case(
     *(When(severity=name, then=Value(rank)) for name, rank in SEVERITY_RANK.items()),
@@ -75,7 +75,7 @@ class AlertViewSet(
 
     def get_queryset(self):
         # A caregiver sees alert statuses only through a link that lets them read the diary.
-        patients = readable_patients(self.request.user).values("pk")
+        patients = DiaryRights(self.request.user).readable().values("pk")
         alerts = Alert.objects.filter(patient__in=patients).annotate(severity_rank=SEVERITY_ORDER)
         if self.action == "list" and "status" not in self.request.query_params:
             alerts = alerts.unresolved()

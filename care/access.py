@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -36,21 +35,6 @@ def caregiver_link(user: User, patient: Patient) -> CaregiverLink | None:
     if user.role != Role.CAREGIVER:
         return None
     return CaregiverLink.objects.active().filter(caregiver=user, patient=patient).first()
-
-
-def require_diary_read(user: User, patient: Patient) -> None:
-    """A linked caregiver without `can_view` gets 403 on diary reads (API.md "Diary")."""
-    link = caregiver_link(user, patient)
-    if user.role == Role.CAREGIVER and (link is None or not link.can_view):
-        raise PermissionDenied
-
-
-def require_diary_write(user: User, patient: Patient) -> None:
-    link = caregiver_link(user, patient)
-    if user.role == Role.CAREGIVER and (link is None or not link.can_report):
-        raise PermissionDenied
-    if user.role not in (Role.PATIENT, Role.CAREGIVER, Role.CLINICIAN):
-        raise PermissionDenied
 
 
 def client_ip(request) -> str | None:

@@ -1,8 +1,21 @@
-"""Who may read and write whose diary, resolved with a fixed number of queries."""
+"""Who may do what with whose diary: one rights object, decided from the database on every
+request (API.md "Diary"), with a fixed number of queries.
+
+| caller    | read                     | report (create)             | correct / retract                        |
+|-----------|--------------------------|-----------------------------|------------------------------------------|
+| patient   | own                      | own                         | own                                      |
+| caregiver | a linked patient, can_view | a linked patient, can_report | a linked patient, can_view and can_report |
+| clinician | their teams' patients    | their teams' patients       | their teams' patients                    |
+
+A patient the caller may not know is a 404 everywhere; a known one the caller may not act
+on is a 403. A patient who withdrew consent receives no new record, correction or
+retraction: collection stopped (SPEC "Privacy").
+"""
 
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -12,66 +25,88 @@ from care.models import CaregiverLink, Patient, Role, User
 
 NOT_FOUND = _("Not found.")
 NO_REPORTING = _("You may not report for this patient.")
+NO_VIEWING = _("You may not see this patient's diary.")
 WITHDRAWN = _("This patient withdrew consent: nothing more is collected.")
 # DRF's own message, already translated in every language it ships.
 NAME_A_PATIENT = _("This field is required.")
 
 
-def readable_patients(user: User):
-    """Patients whose diary this user may read: a caregiver needs a link with can_view."""
-    if user.role == Role.CAREGIVER:
-        return Patient.objects.filter(
-            caregiver_links__caregiver=user,
-            caregiver_links__revoked_at__isnull=True,
-            caregiver_links__can_view=True,
-        )
-    return Patient.objects.visible_to(user)
-
-
-class ReportingRights:
-    """Resolves the `patient` a record names into a Patient the user may write for.
-
-    Built once per request for all the patient ids it names (two queries at most), then
-    answers per record: NotFound for a patient the user may not know, PermissionDenied
-    for a linked caregiver without `can_report`, ValidationError when a caregiver or
-    clinician names no patient. A patient always writes for themself: for them `patient`
-    is a server-set field, ignored whatever it says (API.md "Conventions").
-    """
-
-    def __init__(self, user: User, requested: list[Any]):
+class DiaryRights:
+    def __init__(self, user: User):
         self.user = user
-        self.own: Patient | None = None
-        ids = {pid for pid in map(parse_uuid, requested) if pid is not None}
-        if user.role == Role.PATIENT:
-            # A patient writes for themself whatever `patient` the body names.
-            self.own = Patient.objects.filter(user=user).first()
-            self.patients = {self.own.pk: self.own} if self.own else {}
-        elif user.role in (Role.CAREGIVER, Role.CLINICIAN):
-            self.patients = {p.pk: p for p in Patient.objects.visible_to(user).filter(pk__in=ids)}
-        else:
-            self.patients = {}
-        self.reporting: set[uuid.UUID] = set(self.patients)
-        if user.role == Role.CAREGIVER:
-            self.reporting = set(
-                CaregiverLink.objects.active()
-                .filter(caregiver=user, patient__in=list(self.patients), can_report=True)
-                .values_list("patient_id", flat=True)
-            )
+        self.role = user.role
+        self._known: dict[uuid.UUID, Patient] = {}
 
-    def resolve(self, raw: Any) -> Patient:
-        if self.user.role == Role.PATIENT:
-            if self.own is None:
-                raise NotFound(NOT_FOUND)
-            return self.own
-        if raw is None or raw == "":
-            raise ValidationError({"patient": [NAME_A_PATIENT]})
-        patient = self.patients.get(parse_uuid(raw))
-        if patient is None:
-            raise NotFound(NOT_FOUND)
-        if patient.pk not in self.reporting:
+    @cached_property
+    def links(self) -> dict[uuid.UUID, CaregiverLink]:
+        """A caregiver's active links by patient (one query; empty for anyone else)."""
+        if self.role != Role.CAREGIVER:
+            return {}
+        return {link.patient_id: link for link in CaregiverLink.objects.active().filter(caregiver=self.user)}
+
+    @cached_property
+    def own(self) -> Patient | None:
+        return Patient.objects.filter(user=self.user).first() if self.role == Role.PATIENT else None
+
+    def readable(self):
+        """Patients whose diary this user may read."""
+        if self.role == Role.CAREGIVER:
+            return Patient.objects.filter(pk__in=[pk for pk, link in self.links.items() if link.can_view])
+        return Patient.objects.visible_to(self.user)
+
+    def may_read(self, patient: Patient) -> bool:
+        if self.role == Role.CAREGIVER:
+            link = self.links.get(patient.pk)
+            return bool(link and link.can_view)
+        return self.role in (Role.PATIENT, Role.CLINICIAN)
+
+    def may_report(self, patient: Patient) -> bool:
+        if self.role == Role.CAREGIVER:
+            link = self.links.get(patient.pk)
+            return bool(link and link.can_report)
+        return self.role in (Role.PATIENT, Role.CLINICIAN)
+
+    def check_read(self, patient: Patient) -> None:
+        if not self.may_read(patient):
+            raise PermissionDenied(NO_VIEWING)
+
+    def check_report(self, patient: Patient) -> None:
+        if not self.may_report(patient):
             raise PermissionDenied(NO_REPORTING)
         if patient.withdrawn_at is not None:
             raise PermissionDenied(WITHDRAWN)
+
+    def check_change(self, patient: Patient) -> None:
+        """Correcting or retracting shows the record back: it takes both rights."""
+        self.check_report(patient)
+        self.check_read(patient)
+
+    def know(self, requested: list[Any]) -> None:
+        """Load, in one query, the patients a batch names that this user may know."""
+        if self.role in (Role.CAREGIVER, Role.CLINICIAN):
+            ids = {pid for pid in map(parse_uuid, requested) if pid is not None} - set(self._known)
+            if ids:
+                self._known.update(
+                    (p.pk, p) for p in Patient.objects.visible_to(self.user).filter(pk__in=ids)
+                )
+
+    def reporting_patient(self, raw: Any) -> Patient:
+        """The patient a new record is for. A patient always writes for themself: for them
+        `patient` is a server-set field, ignored whatever it says (API.md "Conventions")."""
+        if self.role == Role.PATIENT:
+            if self.own is None:
+                raise NotFound(NOT_FOUND)
+            patient = self.own
+        elif self.role in (Role.CAREGIVER, Role.CLINICIAN):
+            if raw is None or raw == "":
+                raise ValidationError({"patient": [NAME_A_PATIENT]})
+            self.know([raw])
+            patient = self._known.get(parse_uuid(raw))
+            if patient is None:
+                raise NotFound(NOT_FOUND)
+        else:
+            raise NotFound(NOT_FOUND)
+        self.check_report(patient)
         return patient
 
 

@@ -148,7 +148,13 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
 
 def snapshot(record: DiaryRecord) -> dict[str, Any]:
     values = {name: _canonical(getattr(record, name)) for name in record.client_fields}
-    return {**values, "timezone": record.timezone, "status": record.status}
+    return {
+        **values,
+        "timezone": record.timezone,
+        "status": record.status,
+        "reported_by": str(record.reported_by_id),
+        "reporter_role": record.reporter_role,
+    }
 
 
 @transaction.atomic(durable=True)
@@ -167,6 +173,10 @@ def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> Di
     keep_revision(record, RecordRevision.Change.CORRECTED, by=by)
     for name, value in changes.items():
         setattr(record, name, value)
+    # The values are now the corrector's report: a caregiver's correction of a patient's
+    # score is a proxy rating (the revision keeps who reported the previous one).
+    record.reported_by = by
+    record.reporter_role = by.role
     record.local_date = local_date_of(record.observed_at, record.timezone)
     record.late = record.created_at - record.observed_at > LATE_AFTER
     derive(record)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
-from rest_framework.serializers import as_serializer_error
+from rest_framework.exceptions import APIException, ValidationError
 
-from backend.errors import flatten_errors
 from care.models import User
-from diary.access import ReportingRights
-from diary.serializers import SERIALIZERS
-from diary.services import build_record, store_records
+from diary.ingest import ingest
 
 MAX_RECORDS = 500
 # Request sections and the record type of their items, in the order results are given.
@@ -33,8 +27,7 @@ class BatchTooLarge(APIException):
 
 
 def sync_batch(*, user: User, body: Any) -> list[dict[str, Any]]:
-    """Validate each item on its own, store the valid ones in one transaction, and say
-    what became of every item. One bad item never blocks the others."""
+    """The batch's items in API order, each answered on its own (diary.ingest)."""
     if not isinstance(body, dict):
         raise ValidationError({"body": [_("Expected an object with record lists.")]})
     items: list[tuple[str, Any]] = []
@@ -46,52 +39,4 @@ def sync_batch(*, user: User, body: Any) -> list[dict[str, Any]]:
     if len(items) > MAX_RECORDS:
         raise BatchTooLarge
 
-    rights = ReportingRights(user, [item.get("patient") for _, item in items if isinstance(item, dict)])
-    # One validator per record type and patient, reused for every item: building a DRF
-    # serializer (it deep-copies its fields) costs more than validating a record.
-    validators: dict[tuple[str, Any], Any] = {}
-    now = timezone.now()
-    ingest_key = uuid.uuid4()
-    results: list[dict[str, Any]] = []
-    to_store = []
-    for kind, item in items:
-        result: dict[str, Any] = {"type": kind, "id": item_id(item), "status": "invalid"}
-        results.append(result)
-        if not isinstance(item, dict):
-            result["errors"] = {"non_field_errors": [str(_("Expected an object."))]}
-            continue
-        try:
-            patient = rights.resolve(item.get("patient"))
-        except (NotFound, PermissionDenied) as exc:
-            result["errors"] = {"patient": [str(exc.detail)]}
-            continue
-        except ValidationError as exc:
-            result["errors"] = flatten_errors(exc.detail)
-            continue
-        key = (kind, patient.pk)
-        if key not in validators:
-            validators[key] = SERIALIZERS[kind](context={"patient": patient})
-        try:
-            data = validators[key].run_validation(item)
-        except ValidationError as exc:
-            result["errors"] = flatten_errors(as_serializer_error(exc))
-            continue
-        record = build_record(
-            kind=kind,
-            patient=patient,
-            reporter=user,
-            data=data,
-            now=now,
-            ingest_key=ingest_key,
-        )
-        to_store.append((result, kind, record))
-    if to_store:
-        statuses = store_records(records=[(k, r) for _, k, r in to_store], ingest_key=ingest_key)
-        for (result, _kind, _record), status in zip(to_store, statuses, strict=True):
-            result["status"] = status
-    return results
-
-
-def item_id(item: Any) -> str | None:
-    raw = item.get("id") if isinstance(item, dict) else None
-    return raw if isinstance(raw, str) else None
+    return [outcome.as_result() for outcome in ingest(user=user, items=items)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 
 import django_filters
 from django.http import Http404
@@ -23,10 +24,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.errors import ERROR_RESPONSES, detail_response
-from care.access import AuditedReadMixin, require_diary_read, require_diary_write, visible_patient
+from care.access import AuditedReadMixin, visible_patient
 from care.models import Patient
 from diary import services
-from diary.access import ReportingRights, readable_patients
+from diary.access import DiaryRights
+from diary.ingest import ingest
 from diary.models import RECORD_MODELS, RecordStatus
 from diary.serializers import SERIALIZERS, RetractSerializer
 from diary.summary import daily_summary
@@ -79,11 +81,14 @@ class RecordViewSet(
     def get_serializer_class(self):
         return SERIALIZERS[self.kind]
 
+    @cached_property
+    def rights(self) -> DiaryRights:
+        return DiaryRights(self.request.user)
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return self.model.objects.none()
-        patients = readable_patients(self.request.user)
-        return self.model.objects.filter(patient__in=patients.values("pk"))
+        return self.model.objects.filter(patient__in=self.rights.readable().values("pk"))
 
     def filter_queryset(self, queryset):
         patient_id = self.request.query_params.get("patient")
@@ -92,7 +97,7 @@ class RecordViewSet(
                 patient = visible_patient(self.request.user, uuid.UUID(patient_id))
             except ValueError:
                 raise ValidationError({"patient": [_("Must be a valid UUID.")]}) from None
-            require_diary_read(self.request.user, patient)
+            self.rights.check_read(patient)
         return super().filter_queryset(queryset)
 
     def paginate_queryset(self, queryset):
@@ -111,10 +116,10 @@ class RecordViewSet(
             pk=pk,
         )
         if self.request.method == "GET":
-            require_diary_read(self.request.user, record.patient)
+            self.rights.check_read(record.patient)
             self.audit(record.patient_id)
         else:
-            require_diary_write(self.request.user, record.patient)
+            self.rights.check_change(record.patient)
         return record
 
     def respond(self, record, patient: Patient, code: int) -> Response:
@@ -125,26 +130,15 @@ class RecordViewSet(
     def create(self, request, *args, **kwargs):
         if not isinstance(request.data, dict):
             raise ValidationError({"body": [_("Expected an object.")]})
-        patient = ReportingRights(request.user, [request.data.get("patient")]).resolve(
-            request.data.get("patient")
-        )
-        serializer = self.get_serializer(data=request.data, context={"patient": patient})
-        serializer.is_valid(raise_exception=True)
-        ingest_key = uuid.uuid4()
-        record = services.build_record(
-            kind=self.kind,
-            patient=patient,
-            reporter=request.user,
-            data=serializer.validated_data,
-            now=services.timezone.now(),
-            ingest_key=ingest_key,
-        )
-        [outcome] = services.store_records(records=[(self.kind, record)], ingest_key=ingest_key)
-        if outcome == "conflict":
+        [outcome] = ingest(user=request.user, items=[(self.kind, request.data)])
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.status == "conflict":
             return Response({"detail": str(CONFLICT)}, status=status.HTTP_409_CONFLICT)
-        if outcome == "duplicate":
-            return self.respond(self.model.objects.get(pk=record.pk), patient, status.HTTP_200_OK)
-        return self.respond(record, patient, status.HTTP_201_CREATED)
+        if outcome.status == "duplicate":
+            stored = self.model.objects.get(pk=outcome.record.pk)
+            return self.respond(stored, outcome.patient, status.HTTP_200_OK)
+        return self.respond(outcome.record, outcome.patient, status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         record = self.get_object()
@@ -314,7 +308,7 @@ class SummaryView(AuditedReadMixin, APIView):
     )
     def get(self, request, patient_id):
         patient = visible_patient(request.user, patient_id)
-        require_diary_read(request.user, patient)
+        DiaryRights(request.user).check_read(patient)
         query = SummaryQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         self.audit(patient.pk)

@@ -276,8 +276,13 @@ def test_a_correction_keeps_the_previous_values_with_who_and_when(api, patient, 
     data = response.json()
     assert same(data[field], value)
     assert data["version"] == 2
-    assert data["reported_by"] == str(patient.user.pk)
+    # The values are the caregiver's now: a proxy rating, flagged as one (SPEC).
+    assert (data["reported_by"], data["reporter_role"]) == (str(caregiver.pk), "caregiver")
     [revision] = RecordRevision.objects.filter(record_id=original["id"])
+    assert (revision.previous["reported_by"], revision.previous["reporter_role"]) == (
+        str(patient.user.pk),
+        "patient",
+    )
     assert revision.change == "corrected"
     assert revision.version == 1
     assert revision.changed_by == caregiver

@@ -229,9 +229,10 @@ for _c in DIARY:
         # A patient's records are always their own: `patient` in their body is ignored.
         ("POST", f"diary/{_c}/"):       row(401, 201, 201, 201, 201, 404, 201, 404, 201, body=new_record(_c)),
         ("GET", f"diary/{_c}/{{id}}/"): row(401, 200, 404, 200, 403, 404, 200, 404, 200, params=_record),
-        ("PATCH", f"diary/{_c}/{{id}}/"): row(401, 200, 404, 200, 200, 404, 200, 404, 200, params=_record,
+        # Correcting or retracting answers with the record: it takes can_view too.
+        ("PATCH", f"diary/{_c}/{{id}}/"): row(401, 200, 404, 200, 403, 404, 200, 404, 200, params=_record,
                                               body=lambda w, c=_c: DIARY[c][1]),
-        ("POST", f"diary/{_c}/{{id}}/retract/"): row(401, 200, 404, 200, 200, 404, 200, 404, 200, params=_record,
+        ("POST", f"diary/{_c}/{{id}}/retract/"): row(401, 200, 404, 200, 403, 404, 200, 404, 200, params=_record,
                                                      body=lambda w: {"reason": "typo"}),
     }
 # fmt: on

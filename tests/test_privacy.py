@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.models import Alert
+from alerts.models import Alert, ReferralRecommendation
 from care.models import AccessEvent, CaregiverLink, Patient, PatientStatus, User
 from diary.models import CheckIn
 from tests.diary_helpers import checkin_body
@@ -78,6 +78,32 @@ def test_withdrawing_consent_erases_what_identifies_me_and_stops_collection(
     assert api(caregiver).get(f"/api/v1/patients/{patient.pk}/").status_code == 404
     late = checkin_body(pain_now=5) | {"patient": str(patient.pk)}
     assert api(clinician).post("/api/v1/diary/checkins/", late, format="json").status_code == 403
+
+
+def test_a_withdrawn_patients_records_can_no_longer_be_corrected_or_retracted(api, patient, clinician, diary):
+    record = CheckIn.objects.filter(patient=patient).first()
+    api(patient.user).post("/api/v1/me/erase/", {"password": PASSWORD, "confirm": True}, format="json")
+    nurse = api(clinician)
+    url = f"/api/v1/diary/checkins/{record.pk}/"
+
+    corrected = nurse.patch(url, {"pain_now": 2}, format="json", HTTP_ACCEPT_LANGUAGE="it")
+    retracted = nurse.post(url + "retract/", {"reason": "typo"}, format="json")
+
+    assert (corrected.status_code, retracted.status_code) == (403, 403)
+    assert "consenso" in corrected.json()["detail"]  # said in Italian, not a bare 403
+    record.refresh_from_db()
+    assert (record.pain_now, record.status, record.version) == (6, "active", 1)
+    assert nurse.get(url).status_code == 200  # the team still reads what was kept
+
+
+def test_an_accepted_referral_ends_declined_when_the_patient_withdraws(api, patient, clinician):
+    referral = ReferralRecommendation.objects.create(patient=patient, status="accepted")
+
+    api(patient.user).post("/api/v1/me/erase/", {"password": PASSWORD, "confirm": True}, format="json")
+
+    referral.refresh_from_db()
+    assert (referral.status, referral.decline_reason) == ("declined", "Consent withdrawn by the patient.")
+    assert PatientStatus.objects.get(patient=patient).referral_status == ""
 
 
 def test_in_delete_mode_the_diary_goes_too(api, patient, other_patient, diary, settings):
