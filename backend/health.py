@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
+from backend.celery import app
+
 
 def check_database() -> bool:
     try:
@@ -22,7 +24,6 @@ def check_broker() -> bool | None:
     """None when tasks run eagerly (no broker to ask)."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return None
-    from backend.celery import app
 
     try:
         with app.connection_for_write(

@@ -29,6 +29,8 @@ from urllib.parse import quote, urlsplit
 
 import redis
 
+from backend.celery import app
+
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -171,7 +173,6 @@ def celery_publishing_to(broker_url: str) -> Iterator[None]:
     eagerly. Celery copied the Django settings into `app.conf` when it was first used, so
     changing settings is not enough: the app's own configuration and connection pools
     change here, and are put back afterwards."""
-    from backend.celery import app
 
     keys = ("task_always_eager", "broker_url", "broker_transport_options")
     saved = {key: app.conf[key] for key in keys}

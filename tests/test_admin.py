@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from care.models import AccessEvent, Role
+from care.models import AccessEvent, Patient, PatientStatus, Role
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,6 @@ def test_disabling_an_account_in_the_admin_revokes_its_refresh_tokens(client, ad
 
 
 def test_a_patient_added_in_the_admin_gets_a_triage_row(client, admin_user, team):
-    from care.models import Patient, PatientStatus
 
     client.force_login(admin_user)
     response = client.post(

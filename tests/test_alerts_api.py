@@ -23,7 +23,9 @@ from alerts.actions.escalation import escalate_due_alerts
 from alerts.channels import DeliveryError, EmailChannel, PushChannel, WebhookChannel
 from alerts.models import Alert, EscalationPolicy, Notification, ReferralRecommendation
 from care.models import Device, Patient, User
+from diary.services import build_record, store_records
 from tests.alerts_helpers import RecordingPushTransport, frozen_clock, nurse_of, post_days
+from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +162,6 @@ def test_alert_filters_take_comma_separated_lists(api, patient, clinician, query
 
 
 def test_alerts_filter_by_a_list_of_patients(api, team, patient, other_patient, clinician):
-    from tests.factories import PatientFactory
 
     third = PatientFactory(care_team=team)
     a, b = make_alert(patient, hours_ago=2), make_alert(other_patient, hours_ago=1)
@@ -875,8 +876,6 @@ def store_checkin(patient, days_ago: int) -> None:
     announcement waits for a commit that a test transaction never makes)."""
     import uuid
 
-    from diary.services import build_record, store_records
-
     now = datetime.now(UTC)
     at = min(at_local(patient, 9, days=-days_ago), now - timedelta(minutes=5))
     ingest = uuid.uuid4()
@@ -939,7 +938,6 @@ def list_queries(client, path: str) -> int:
 
 @pytest.mark.parametrize("path", ["/api/v1/alerts/", "/api/v1/referrals/"])
 def test_alert_and_referral_lists_cost_the_same_queries_for_2_or_20_patients(api, team, clinician, path):
-    from tests.factories import PatientFactory
 
     def add_patients(n: int) -> None:
         for _ in range(n):
@@ -975,8 +973,6 @@ def test_walking_the_alert_list_reaches_every_alert_even_with_more_than_a_thousa
 
     from django.utils import timezone
 
-    from tests.factories import PatientFactory
-
     patients = PatientFactory.create_batch(3, care_team=team)
     start = timezone.now()
     alerts = Alert.objects.bulk_create(
@@ -1011,9 +1007,6 @@ def test_a_caregiver_naming_a_patient_they_are_not_linked_to_gets_404_on_the_ale
 
 
 def test_a_push_reaches_the_users_other_phones_when_one_token_is_stale(clinician):
-    from alerts.channels import DeliveryError, PushChannel
-    from alerts.models import Notification
-    from care.models import Device
 
     Device.objects.create(user=clinician, platform="fcm", token="stale")
     Device.objects.create(user=clinician, platform="apns", token="fresh")

@@ -18,12 +18,16 @@ from celery.app.task import Task
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from alerts import outbox, queue, tasks
 from alerts.actions import evaluation
 from alerts.models import Alert, AlertEvent, EvaluationRequest, Notification, ReferralRecommendation
 from alerts.rules import Finding
 from care.models import Patient, PatientStatus
 from diary import signals
+from diary.services import build_record, store_records
 from tests.alerts_helpers import checkin_item, frozen_clock, nurse_of, post_days, sync
+from tests.diary_helpers import checkin_body
+from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -469,8 +473,6 @@ def store_history(patient: Patient, days: int) -> None:
     write path without announcing (the test evaluates explicitly); the last 3 days at pain 6."""
     import uuid
 
-    from diary.services import build_record, store_records
-
     now = datetime.now(UTC)
     ingest = uuid.uuid4()
     records = []
@@ -510,7 +512,6 @@ def evaluation_queries(patient: Patient) -> int:
 
 
 def test_evaluation_costs_the_same_queries_after_a_week_or_a_year(team, nurse):
-    from tests.factories import PatientFactory
 
     week = PatientFactory(care_team=team, enrolled_on=date.today() - timedelta(days=400))  # noqa: DTZ011
     year = PatientFactory(care_team=team, enrolled_on=date.today() - timedelta(days=400))  # noqa: DTZ011
@@ -835,8 +836,6 @@ def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(
     assert not Alert.objects.exists()
     request = EvaluationRequest.objects.get(patient=rosa)
 
-    from alerts import queue
-
     assert queue.evaluate_pending(now=request.requested_at) == 0  # its task may still come
     assert queue.evaluate_pending(now=request.requested_at + timedelta(minutes=1)) == 1
 
@@ -846,8 +845,6 @@ def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(
 
 def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa, nurse, diary, monkeypatch):
     from django.core import mail
-
-    from alerts import outbox, tasks
 
     with mock.patch.object(tasks.deliver_notification, "apply_async", side_effect=ConnectionError("down")):
         diary(rosa, {0: 2}, red_flags=["saddle_numbness"])
@@ -870,8 +867,6 @@ def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa
 def test_the_evaluation_request_is_stored_with_the_records_in_one_transaction(api, patient):
     """A process killed between the commit and the on-commit callbacks loses nothing: the
     request to evaluate is already a row, committed with the diary."""
-    from alerts.models import EvaluationRequest
-    from tests.diary_helpers import checkin_body
 
     # No on-commit callback runs here (the test transaction never commits).
     response = api(patient.user).post("/api/v1/diary/checkins/", checkin_body(pain_now=5), format="json")

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.factories import PatientFactory
+
 pytestmark = pytest.mark.django_db
 
 
@@ -10,7 +12,6 @@ def test_healthz_reports_the_database(client):
 
 
 def test_clinician_lists_the_patients_of_their_team_only(api, clinician, patient, other_patient, other_team):
-    from tests.factories import PatientFactory
 
     PatientFactory(care_team=other_team, display_name="Elsewhere")
     response = api(clinician).get("/api/v1/patients/")

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from care.models import Patient, PatientStatus, triage_key
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,8 +73,6 @@ def test_a_triage_page_costs_the_same_queries_for_5_or_40_patients(
 
 def test_following_next_walks_every_patient_once_even_with_more_than_a_thousand_ties(api, clinician, team):
     from datetime import date
-
-    from care.models import Patient, PatientStatus, triage_key
 
     patients = Patient.objects.bulk_create(
         Patient(care_team=team, display_name=f"Patient {n:04d}", timezone="UTC", enrolled_on=date(2026, 1, 1))
