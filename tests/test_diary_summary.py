@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from alerts.models import ReferralRecommendation
 from tests.diary_helpers import adverse_effect_body, bolus_body, checkin_body, medication_body
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_the_summary_has_one_row_per_local_day_ending_today(api, patient):
     body = summary(api, patient.user, patient, days=5)
 
     assert [r["date"] for r in body["days"]] == [day(patient, n).isoformat() for n in (4, 3, 2, 1, 0)]
-    assert body["box2_criteria_met"] == [] or all(isinstance(n, int) for n in body["box2_criteria_met"])
+    assert body["box2_criteria_met"] == []  # no referral recommendation is open
     assert body["adherence"] == {"days_with_checkin": 0, "days": 5}
     empty = body["days"][0]
     assert empty["pain_worst"] is None
@@ -81,6 +82,23 @@ def test_the_summary_has_one_row_per_local_day_ending_today(api, patient):
         "neurocognitive",
     }
     assert all(c == {"score": None, "active": False} for c in empty["clusters"].values())
+
+
+def test_the_summary_lists_the_box2_criteria_of_the_open_referral(api, patient):
+    ReferralRecommendation.objects.create(
+        patient=patient,
+        criteria=[
+            {"number": 5, "rule": "rapid_deterioration", "evidence": {}},
+            {"number": 1, "rule": "persistent_pain", "evidence": {}},
+        ],
+    )
+    ReferralRecommendation.objects.create(
+        patient=patient,
+        status="declined",
+        criteria=[{"number": 3, "rule": "pain_interference", "evidence": {}}],
+    )
+
+    assert summary(api, patient.user, patient)["box2_criteria_met"] == [1, 5]
 
 
 def test_the_summary_covers_28_days_by_default(api, patient):
@@ -356,6 +374,12 @@ def summary_queries(client, patient, days: int) -> int:
     return len(queries)
 
 
+# The user, the patient, three diary reads (check-ins, boluses, doses) and the open
+# referral; then a clinician's audit row, a caregiver's links and audit row, or for the
+# patient the look-up that tells their own read (not audited) from another's.
+SUMMARY_QUERIES = {"patient": 7, "clinician": 7, "caregiver": 8}
+
+
 @pytest.mark.parametrize("reader", ["patient", "clinician", "caregiver"])
 def test_the_summary_costs_the_same_queries_whatever_the_days_and_the_history(
     api, patient, clinician, caregiver, reader
@@ -378,7 +402,7 @@ def test_the_summary_costs_the_same_queries_whatever_the_days_and_the_history(
         medications=[medication_body(taken_at=at(patient, n, 11)) for n in range(1, 59)],
     )
 
-    assert summary_queries(client, patient, 90) == short
+    assert summary_queries(client, patient, 90) == short == SUMMARY_QUERIES[reader]
     assert summary_queries(client, patient, 7) == short
 
 
