@@ -18,6 +18,7 @@ from alerts.models import AlertRuleConfig
 from alerts.rules import RULES, WINDOW_DAYS, Day, Finding, PatientContext, Window, default_params
 from care.models import Patient
 from diary import catalog
+from diary.days import checkin_pain, highest_symptoms
 from diary.models import AdverseEffect, CheckIn, MedicationDose, PtaBolus
 
 
@@ -97,11 +98,10 @@ def load_window(patient: Patient, today: date) -> Window:
         d.has_checkin = True
         d.late |= late
         d.ids.add(str(pk))
-        d.pain = _higher(_higher(d.pain, now), worst)
+        d.pain = _higher(d.pain, checkin_pain(now, worst))
         d.interference = _higher(d.interference, interference)
         d.neuropathic = max(d.neuropathic, len(neuropathic))
-        for code, score in symptoms.items():
-            d.symptoms[code] = max(score, d.symptoms.get(code, score))
+        d.symptoms = highest_symptoms([d.symptoms, symptoms])
         d.red_flags.update(red_flags)
         d.flags["wants_fewer_medications"] |= fewer
         d.flags["wants_procedure_discussion"] |= procedure
