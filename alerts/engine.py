@@ -69,72 +69,68 @@ def _higher(current: Any, new: Any) -> Any:
 
 
 def load_window(patient: Patient, today: date) -> Window:
+    """Three bounded reads (check-ins, adverse effects, boluses) folded into day values."""
     first = today - timedelta(days=WINDOW_DAYS)
     days: dict[date, _DayBuilder] = {}
 
-    def day(when: date) -> _DayBuilder:
-        return days.setdefault(when, _DayBuilder(when))
+    def day(when: date, pk, late: bool) -> _DayBuilder:
+        builder = days.setdefault(when, _DayBuilder(when))
+        builder.late |= late
+        builder.ids.add(str(pk))
+        return builder
 
-    for c in (
-        CheckIn.objects.for_patient(patient)
-        .active()
-        .between(first, today)
-        .values_list(
-            "id",
-            "local_date",
-            "late",
-            "pain_now",
-            "pain_worst",
-            "interference_mean",
-            "neuropathic",
-            "symptoms",
-            "red_flags",
-            "wants_fewer_medications",
-            "wants_procedure_discussion",
-        )
+    checkins = _active(CheckIn, patient, first, today)
+    for pk, when, late, *values in checkins.values_list("id", "local_date", "late", *CHECKIN_VALUES):
+        _add_checkin(day(when, pk, late), *values)
+    for pk, when, late, effect, grade, limiting in _active(AdverseEffect, patient, first, today).values_list(
+        "id", "local_date", "late", "effect", "grade", "limits_daily_activities"
     ):
-        (pk, when, late, now, worst, interference, neuropathic, symptoms, red_flags, fewer, procedure) = c
-        d = day(when)
-        d.has_checkin = True
-        d.late |= late
-        d.ids.add(str(pk))
-        d.pain = _higher(d.pain, checkin_pain(now, worst))
-        d.interference = _higher(d.interference, interference)
-        d.neuropathic = max(d.neuropathic, len(neuropathic))
-        d.symptoms = highest_symptoms([d.symptoms, symptoms])
-        d.red_flags.update(red_flags)
-        d.flags["wants_fewer_medications"] |= fewer
-        d.flags["wants_procedure_discussion"] |= procedure
-
-    for pk, when, late, effect, grade, limiting in (
-        AdverseEffect.objects.for_patient(patient)
-        .active()
-        .between(first, today)
-        .values_list("id", "local_date", "late", "effect", "grade", "limits_daily_activities")
-    ):
-        d = day(when)
-        d.late |= late
-        d.ids.add(str(pk))
+        d = day(when, pk, late)
         d.adverse[effect] = max(grade, d.adverse.get(effect, grade))
         d.limiting += bool(limiting)
-
-    for pk, when, late, outcome, dose, unit in (
-        PtaBolus.objects.for_patient(patient)
-        .active()
-        .between(first, today)
-        .values_list("id", "local_date", "late", "outcome", "dose", "unit")
+    for pk, when, late, outcome, dose, unit in _active(PtaBolus, patient, first, today).values_list(
+        "id", "local_date", "late", "outcome", "dose", "unit"
     ):
-        d = day(when)
-        d.late |= late
-        d.ids.add(str(pk))
-        if outcome == PtaBolus.Outcome.DELIVERED:
-            d.delivered += 1
-            if dose is not None and unit == "ml":
-                d.bolus_ml += dose
-        else:
-            d.denied += 1
-
+        _add_bolus(day(when, pk, late), outcome, dose, unit)
     return Window(today=today, days={when: b.freeze() for when, b in days.items()})
+
+
+CHECKIN_VALUES = (
+    "pain_now",
+    "pain_worst",
+    "interference_mean",
+    "neuropathic",
+    "symptoms",
+    "red_flags",
+    "wants_fewer_medications",
+    "wants_procedure_discussion",
+)
+
+
+def _active(model, patient: Patient, first: date, today: date):
+    return model.objects.for_patient(patient).active().between(first, today)
+
+
+def _add_checkin(
+    d: _DayBuilder, now, worst, interference, neuropathic, symptoms, red_flags, fewer, procedure
+):
+    d.has_checkin = True
+    d.pain = _higher(d.pain, checkin_pain(now, worst))
+    d.interference = _higher(d.interference, interference)
+    d.neuropathic = max(d.neuropathic, len(neuropathic))
+    d.symptoms = highest_symptoms([d.symptoms, symptoms])
+    d.red_flags.update(red_flags)
+    d.flags["wants_fewer_medications"] |= fewer
+    d.flags["wants_procedure_discussion"] |= procedure
+
+
+def _add_bolus(d: _DayBuilder, outcome: str, dose, unit: str) -> None:
+    if outcome != PtaBolus.Outcome.DELIVERED:
+        d.denied += 1
+        return
+    d.delivered += 1
+    if dose is not None and unit == "ml":
+        d.bolus_ml += dose
 
 
 def load_context(patient: Patient, today: date) -> PatientContext:
