@@ -1,14 +1,15 @@
 """Load a bounded window of one patient's diary and run every enabled rule on it.
 
 Reads a fixed number of queries over at most WINDOW_DAYS local days, never the whole
-history, so evaluating a patient costs the same after a week or after five years.
+history, so evaluating a patient costs the same after a week or after five years. What it
+loads (a Snapshot) is handed on: the triage row is computed from it, not read again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +31,7 @@ class _DayBuilder:
     interference: float | None = None
     neuropathic: int = 0
     late: bool = False
+    last_recorded_at: datetime | None = None
 
     def __post_init__(self):
         self.symptoms: dict[str, int] = {}
@@ -58,6 +60,7 @@ class _DayBuilder:
             bolus_ml=self.bolus_ml,
             record_ids=tuple(sorted(self.ids)),
             late=self.late,
+            last_recorded_at=self.last_recorded_at,
             **self.flags,
         )
 
@@ -96,6 +99,7 @@ def load_window(patient: Patient, today: date) -> Window:
 
 
 CHECKIN_VALUES = (
+    "recorded_at",
     "pain_now",
     "pain_worst",
     "interference_mean",
@@ -112,9 +116,10 @@ def _active(model, patient: Patient, first: date, today: date):
 
 
 def _add_checkin(
-    d: _DayBuilder, now, worst, interference, neuropathic, symptoms, red_flags, fewer, procedure
+    d: _DayBuilder, recorded_at, now, worst, interference, neuropathic, symptoms, red_flags, fewer, procedure
 ):
     d.has_checkin = True
+    d.last_recorded_at = _higher(d.last_recorded_at, recorded_at)
     d.pain = _higher(d.pain, checkin_pain(now, worst))
     d.interference = _higher(d.interference, interference)
     d.neuropathic = max(d.neuropathic, len(neuropathic))
@@ -133,7 +138,35 @@ def _add_bolus(d: _DayBuilder, outcome: str, dose, unit: str) -> None:
         d.bolus_ml += dose
 
 
-def load_context(patient: Patient, today: date) -> PatientContext:
+@dataclass(frozen=True)
+class Snapshot:
+    """What one evaluation reads of a patient, loaded once and handed on."""
+
+    window: Window
+    context: PatientContext
+    last_checkin_at: datetime | None  # the latest active check-in's recorded_at
+
+
+def load(patient: Patient, today: date | None = None) -> Snapshot:
+    today = today or patient.local_today()
+    window = load_window(patient, today)
+    in_window = [d for d in window.days.values() if d.has_checkin]
+    if in_window:
+        last_on = max(d.date for d in in_window)
+        last_at = max(d.last_recorded_at for d in in_window)
+    else:
+        # Uses the (patient, local_date) index: one probe, whatever the history length.
+        last_on, last_at = (
+            CheckIn.objects.for_patient(patient)
+            .active()
+            .order_by("-local_date", "-recorded_at")
+            .values_list("local_date", "recorded_at")
+            .first()
+        ) or (None, None)
+    return Snapshot(window=window, context=load_context(patient, today, last_on), last_checkin_at=last_at)
+
+
+def load_context(patient: Patient, today: date, last_checkin_on: date | None) -> PatientContext:
     since = today - timedelta(days=WINDOW_DAYS)
     doses = (
         MedicationDose.objects.for_patient(patient)
@@ -144,8 +177,6 @@ def load_context(patient: Patient, today: date) -> PatientContext:
             adjuvant=Max("local_date", filter=Q(drug__in=catalog.ADJUVANT_CODES)),
         )
     )
-    # Uses the (patient, local_date) index: one index probe, whatever the history length.
-    last_checkin = CheckIn.objects.for_patient(patient).active().aggregate(last=Max("local_date"))["last"]
     return PatientContext(
         today=today,
         baseline_mme=patient.baseline_mme,
@@ -158,7 +189,7 @@ def load_context(patient: Patient, today: date) -> PatientContext:
         idds_next_refill_date=patient.idds_next_refill_date,
         idds_reservoir_ml=patient.idds_reservoir_ml,
         activated_on=patient.activated_on,
-        last_checkin_on=last_checkin,
+        last_checkin_on=last_checkin_on,
         last_opioid_dose_on=doses["opioid"],
         last_adjuvant_dose_on=doses["adjuvant"],
     )
@@ -177,18 +208,22 @@ def rule_settings(patient: Patient) -> dict[str, tuple[bool, dict[str, Any]]]:
     return effective
 
 
+def run(
+    patient: Patient, snapshot: Snapshot, *, only: tuple[str, ...] | None = None
+) -> dict[str, Finding | None]:
+    """Every enabled rule's verdict on the snapshot (or the rules named in `only`)."""
+    verdicts: dict[str, Finding | None] = {}
+    for code, (enabled, params) in rule_settings(patient).items():
+        if enabled and (only is None or code in only):
+            verdicts[code] = RULES[code].check(snapshot.window, snapshot.context, params)
+    return verdicts
+
+
 def evaluate(
     patient: Patient, *, only: tuple[str, ...] | None = None, today: date | None = None
 ) -> dict[str, Finding | None]:
     """Every enabled rule's verdict for the patient today (or the rules named in `only`)."""
-    today = today or patient.local_today()
-    window = load_window(patient, today)
-    context = load_context(patient, today)
-    verdicts: dict[str, Finding | None] = {}
-    for code, (enabled, params) in rule_settings(patient).items():
-        if enabled and (only is None or code in only):
-            verdicts[code] = RULES[code].check(window, context, params)
-    return verdicts
+    return run(patient, load(patient, today), only=only)
 
 
 def verdict_map(verdicts: Mapping[str, Finding | None]) -> dict[str, Finding]:

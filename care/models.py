@@ -318,6 +318,9 @@ class PatientStatus(models.Model):
     def __str__(self) -> str:
         return f"status of {self.patient_id}"
 
+    # What the triage key is made of, besides the patient's name and id.
+    KEY_FIELDS = ("severity_rank", "referral_rank", "oldest_unresolved_at")
+
     def refresh_triage_key(self, patient: Patient) -> None:
         self.triage_key = triage_key(
             self.severity_rank,

@@ -59,9 +59,19 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
 
 def save_patient_status(*, patient: Patient, values: dict[str, Any] | None = None) -> PatientStatus:
     """The one writer of the triage row: the alerts app hands in what it computed from
-    alerts, referrals and the diary (alerts.status); the sort key is derived here, always."""
+    alerts, referrals and the diary (alerts.status); the sort key is derived here, always.
+
+    With every input of the key handed in, one UPDATE; otherwise the row is read first."""
+    values = values or {}
+    if set(PatientStatus.KEY_FIELDS) <= set(values):
+        status = PatientStatus(patient=patient, **values)
+        status.refresh_triage_key(patient)
+        fields = {**values, "triage_key": status.triage_key, "updated_at": timezone.now()}
+        if PatientStatus.objects.filter(patient=patient).update(**fields):
+            status._state.adding = False
+            return status
     status = PatientStatus.objects.filter(patient=patient).first() or PatientStatus(patient=patient)
-    for field, value in (values or {}).items():
+    for field, value in values.items():
         setattr(status, field, value)
     status.refresh_triage_key(patient)
     status.save()

@@ -525,6 +525,25 @@ def test_evaluation_costs_the_same_queries_after_a_week_or_a_year(team, nurse):
     assert list(alerts_of(week)) == list(alerts_of(year)) == ["persistent_pain"]
 
 
+# An evaluation that finds nothing new: the patient lock, the window (check-ins, adverse
+# effects, boluses), the doses, the rule settings, the recent alerts, the open referral and
+# the triage row's one UPDATE. The window and the alerts are read once and handed on.
+EVALUATION_QUERIES = 9
+
+
+def test_an_evaluation_that_finds_nothing_new_stays_within_its_query_budget(team, nurse):
+    patient = PatientFactory(care_team=team, enrolled_on=date.today() - timedelta(days=400))  # noqa: DTZ011
+    store_history(patient, 30)
+    evaluation.evaluate_patient(patient_id=patient.pk)  # raises persistent_pain
+
+    with CaptureQueriesContext(connection) as queries:
+        evaluation.evaluate_patient(patient_id=patient.pk)
+
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == EVALUATION_QUERIES, statements
+    assert PatientStatus.objects.get(patient=patient).open_warning == 1
+
+
 def counts() -> tuple[int, ...]:
     return (
         Alert.objects.count(),

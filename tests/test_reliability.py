@@ -332,16 +332,16 @@ def test_two_evaluations_of_one_patient_at_once_raise_one_alert(api, team, monke
     # Hold each evaluation for a moment once it has the patient, so that the two overlap
     # unless something makes the second one wait.
     spans: list[tuple[float, float]] = []
-    real_evaluate = engine.evaluate
+    real_load = engine.load
 
     def slow_evaluate(*args, **kwargs):
         began = time.monotonic()
-        result = real_evaluate(*args, **kwargs)
+        result = real_load(*args, **kwargs)
         time.sleep(0.5)
         spans.append((began, time.monotonic()))
         return result
 
-    monkeypatch.setattr(engine, "evaluate", slow_evaluate)
+    monkeypatch.setattr(engine, "load", slow_evaluate)
     start = threading.Barrier(2)
     raised: list[list[Alert]] = []
     errors: list[BaseException] = []

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts import engine
@@ -14,7 +15,7 @@ from alerts.actions.lifecycle import open_alert, update_alert
 from alerts.actions.referrals import update_referral
 from alerts.models import Alert
 from alerts.rules import SEVERITY_RANK, WINDOW_DAYS, Finding
-from alerts.status import refresh_patient_status
+from alerts.status import TriageFacts, refresh_patient_status
 from care.models import Patient
 
 
@@ -33,25 +34,45 @@ def evaluate_patient(*, patient_id: uuid.UUID | str, only: tuple[str, ...] | Non
     if patient is None or patient.withdrawn_at is not None:
         return []
     now = timezone.now()
-    findings = engine.verdict_map(engine.evaluate(patient, only=only))
-    raised = apply_findings(patient=patient, findings=findings, now=now)
-    update_referral(patient=patient, findings=findings, raised=raised, now=now)
-    refresh_patient_status(patient)
+    snapshot = engine.load(patient)
+    findings = engine.verdict_map(engine.run(patient, snapshot, only=only))
+    alerts = recent_alerts(patient, now)
+    raised = apply_findings(patient=patient, findings=findings, now=now, alerts=alerts)
+    referral = update_referral(patient=patient, findings=findings, raised=raised, now=now)
+    unresolved = {a.pk: a for a in [*alerts, *raised] if a.status in Alert.UNRESOLVED}
+    facts = TriageFacts.of_evaluation(
+        patient=patient, snapshot=snapshot, unresolved=list(unresolved.values()), referral=referral
+    )
+    refresh_patient_status(patient, facts)
     return raised
 
 
-def apply_findings(*, patient: Patient, findings: dict[str, Finding], now: datetime) -> list[Alert]:
-    """Open, update or raise one alert per rule; returns the alerts created or raised."""
+def recent_alerts(patient: Patient, now: datetime) -> list[Alert]:
+    """One locked read: the patient's unresolved alerts, and those resolved recently enough
+    to keep their rule quiet. Locked, so that a clinician acknowledging or resolving
+    meanwhile is not written over."""
+    horizon = now - max(cooldown(), timedelta(days=WINDOW_DAYS))
+    return list(
+        Alert.objects.filter(patient=patient)
+        .filter(Q(status__in=Alert.UNRESOLVED) | Q(status=Alert.Status.RESOLVED, resolved_at__gte=horizon))
+        .order_by("-resolved_at")
+        .select_for_update()
+    )
+
+
+def apply_findings(
+    *, patient: Patient, findings: dict[str, Finding], now: datetime, alerts: list[Alert] | None = None
+) -> list[Alert]:
+    """Open, update or raise one alert per rule; returns the alerts created or raised.
+    `alerts` are the patient's recent_alerts, when the caller already holds them."""
     if not findings:
         return []
-    # Locked: a clinician acknowledging or resolving meanwhile must not be written over.
-    unresolved = {a.rule: a for a in Alert.objects.filter(patient=patient).unresolved().select_for_update()}
-    horizon = now - max(cooldown(), timedelta(days=WINDOW_DAYS))
+    alerts = recent_alerts(patient, now) if alerts is None else alerts
+    unresolved = {a.rule: a for a in alerts if a.status in Alert.UNRESOLVED}
     last_resolved: dict[str, Alert] = {}
-    for alert in Alert.objects.filter(
-        patient=patient, status=Alert.Status.RESOLVED, rule__in=list(findings), resolved_at__gte=horizon
-    ).order_by("-resolved_at"):
-        last_resolved.setdefault(alert.rule, alert)
+    for alert in alerts:  # newest resolution first
+        if alert.status == Alert.Status.RESOLVED:
+            last_resolved.setdefault(alert.rule, alert)
 
     raised = []
     for code, finding in findings.items():

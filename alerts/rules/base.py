@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from statistics import median
 from typing import Any, Literal
@@ -36,6 +36,7 @@ class Day:
     bolus_ml: Decimal = Decimal(0)  # volume of delivered boluses given in ml
     record_ids: tuple[str, ...] = ()  # evidence: the records behind these values
     late: bool = False  # some record of this day arrived more than 24 h late
+    last_recorded_at: datetime | None = None  # the day's latest check-in, as the phone said
 
 
 @dataclass(frozen=True)
