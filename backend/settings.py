@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "alerts",
     "clinic",
     "privacy",
+    "backend",  # the worker heartbeat (backend/models.py)
 ]
 
 MIDDLEWARE = [
@@ -229,9 +230,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
+# Modules with tasks outside the apps' tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["backend.heartbeat"]
+# The worker heartbeat (backend/heartbeat.py): beat queues one every interval; /healthz
+# answers 503 naming "worker" when the last one ran longer ago than the threshold (a few
+# intervals, so one slow beat is not an outage).
+HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=30.0)
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=180)
 # Fixed jobs live here, in review, not in database tables. No long countdowns or ETAs in
 # the broker: due times (escalations, retries) live in the database and sweeps read them.
 CELERY_BEAT_SCHEDULE: dict = {
+    "heartbeat": {"task": "backend.heartbeat.beat", "schedule": HEARTBEAT_INTERVAL_SECONDS},
     "sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-evaluations": {"task": "alerts.tasks.sweep_evaluations", "schedule": 60.0},
     "escalate-due": {"task": "alerts.tasks.escalate_due", "schedule": 30.0},

@@ -305,9 +305,10 @@ class Worker:
     receives messages and one child that runs tasks. SIGKILL of the child is what
     reject_on_worker_lost is for; the main process forks a new child."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, extra_args: tuple[str, ...] = ()):
         self.env = env
         self.log_path = log_path
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self.kills = 0
 
@@ -315,7 +316,7 @@ class Worker:
         name = f"reliability-{uuid.uuid4().hex[:8]}@%h"
         command = [sys.executable, "-m", "celery", "-A", "backend", "worker", "--pool=prefork"]
         command += ["--concurrency=1", "--loglevel=info", "-n", name]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat", *self.extra_args]
         with open(self.log_path, "ab") as log:
             # A session of its own: stop() ends the worker and its child by process group.
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
