@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from alerts.models import Alert, AlertEvent, AlertRuleConfig, EscalationPolicy, ReferralRecommendation
 from alerts.rules import RULES, validate_params
+from backend import outbound
 from care.models import CareTeam, TeamMembership, TeamRole
 
 
@@ -157,8 +158,16 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
         return tiers
 
     def validate_webhook_url(self, url: str) -> str:
-        if url and not url.startswith("https://") and not settings.WEBHOOK_ALLOW_HTTP:
+        """What can be checked before sending (the resolved address is checked at send
+        time, by backend.outbound): https, and no private address written in the URL."""
+        if not url:
+            return url
+        if not url.startswith("https://") and not settings.OUTBOUND_ALLOW_LOOPBACK:
             raise serializers.ValidationError(_("A paging webhook must use https."))
+        try:
+            outbound.check_url(url)
+        except outbound.OutboundError as exc:
+            raise serializers.ValidationError(_("A paging webhook must be a public https address.")) from exc
         return url
 
     def validate(self, attrs: dict) -> dict:

@@ -50,6 +50,7 @@ def private_redis(settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT_SECONDS
     settings.NOTIFICATION_SWEEP_GRACE_SECONDS = SWEEP_GRACE_SECONDS
+    settings.OUTBOUND_ALLOW_LOOPBACK = True  # the receiver listens on 127.0.0.1
     server = PrivateRedis(tmp_path / "redis.log")
     try:
         server.start()

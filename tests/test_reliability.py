@@ -66,6 +66,7 @@ def short_timeouts(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT_SECONDS
     settings.NOTIFICATION_SWEEP_GRACE_SECONDS = SWEEP_GRACE_SECONDS
+    settings.OUTBOUND_ALLOW_LOOPBACK = True  # the receiver listens on 127.0.0.1
 
 
 @pytest.fixture
@@ -105,6 +106,7 @@ def start_worker(transactional_db, tmp_path):
             "NOTIFICATION_CLAIM_TIMEOUT_SECONDS": str(CLAIM_TIMEOUT_SECONDS),
             "NOTIFICATION_SWEEP_GRACE_SECONDS": str(SWEEP_GRACE_SECONDS),
             "EMAIL_URL": "consolemail://",
+            "OUTBOUND_ALLOW_LOOPBACK": "true",
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }
