@@ -128,6 +128,9 @@ WHITENOISE_USE_FINDERS = True
 # Bodies above this answer 413 before any parsing (a sync of 500 full records fits).
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=4 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Arrays and objects nested deeper than this answer 400 (backend/parsers.py); real bodies
+# nest five levels.
+MAX_JSON_DEPTH = env.int("MAX_JSON_DEPTH", default=32)
 
 LOGIN_URL = "clinic:login"
 LOGIN_REDIRECT_URL = "clinic:triage"
@@ -144,7 +147,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["backend.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "backend.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -4,4 +4,6 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
-application = get_wsgi_application()
+from backend.chunked import ChunkedBodies
+
+application = ChunkedBodies(get_wsgi_application())
