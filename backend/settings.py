@@ -101,6 +101,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # The login throttle lets requests through when the cache fails (care/lockout.py); a
+    # Redis that hangs instead of refusing must fail fast too.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
 
 AUTH_USER_MODEL = "care.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
@@ -200,16 +198,3 @@ def change_password(*, user: User, new_password: str) -> User:
     user.save(update_fields=["password"])
     revoke_refresh_tokens(user=user)
     return user
-
-
-def record_failed_login(*, user: User, now: datetime | None = None) -> None:
-    now = now or timezone.now()
-    User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
-    user.refresh_from_db(fields=["failed_logins"])
-    if user.failed_logins >= settings.LOGIN_MAX_FAILURES:
-        User.objects.filter(pk=user.pk).update(locked_until=now + settings.LOGIN_LOCKOUT, failed_logins=0)
-
-
-def record_successful_login(*, user: User) -> None:
-    if user.failed_logins or user.locked_until:
-        User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
