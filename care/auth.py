@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
@@ -14,7 +15,7 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -71,7 +72,11 @@ class LoginView(TokenObtainPairView):
 class RotatingRefreshSerializer(TokenRefreshSerializer):
     def validate(self, attrs):
         try:
-            return super().validate(attrs)
+            # The token's row is locked while it is checked and rotated: of two refreshes
+            # at the same moment, the second waits, finds it blacklisted and is a replay.
+            with transaction.atomic():
+                lock_outstanding_token(attrs["refresh"])
+                return super().validate(attrs)
         except TokenError:
             revoke_family_on_replay(attrs["refresh"])
             raise
@@ -80,6 +85,14 @@ class RotatingRefreshSerializer(TokenRefreshSerializer):
             raise AuthenticationFailed(
                 self.error_messages["no_active_account"], "no_active_account"
             ) from None
+
+
+def lock_outstanding_token(raw_token: str) -> None:
+    try:
+        payload = token_backend.decode(raw_token, verify=True)
+    except TokenBackendError:  # forged or expired: the serializer refuses it
+        return
+    OutstandingToken.objects.select_for_update().filter(jti=payload.get(jwt_settings.JTI_CLAIM)).first()
 
 
 def revoke_family_on_replay(raw_token: str) -> None:
