@@ -7,7 +7,7 @@ from rest_framework import serializers
 from alerts.models import Alert, AlertEvent, AlertRuleConfig, EscalationPolicy, ReferralRecommendation
 from alerts.rules import RULES, validate_params
 from backend import outbound
-from care.models import CareTeam, TeamMembership, TeamRole
+from care.models import CareTeam, Patient, TeamMembership, TeamRole
 
 
 class AlertStatusSerializer(serializers.ModelSerializer):
@@ -75,9 +75,25 @@ class DeclineSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class TeamOfRequester(serializers.PrimaryKeyRelatedField):
+    """Only the caller's teams exist here: another team's id fails as a random one does."""
+
+    def get_queryset(self):
+        return CareTeam.objects.filter(memberships__user=self.context["request"].user)
+
+
+class PatientVisibleToRequester(serializers.PrimaryKeyRelatedField):
+    """Only patients the caller may see exist here: a foreign patient's id fails exactly as
+    a random one does, so the answer says nothing about other teams (issue 8, item 11)."""
+
+    def get_queryset(self):
+        return Patient.objects.visible_to(self.context["request"].user)
+
+
 class AlertRuleConfigSerializer(serializers.ModelSerializer):
     rule = serializers.ChoiceField(choices=list(RULES))
-    care_team = serializers.PrimaryKeyRelatedField(queryset=CareTeam.objects.all())
+    care_team = TeamOfRequester(queryset=CareTeam.objects.all())
+    patient = PatientVisibleToRequester(queryset=Patient.objects.all(), required=False, allow_null=True)
     params = serializers.JSONField(required=False, default=dict)
 
     class Meta:
@@ -85,11 +101,6 @@ class AlertRuleConfigSerializer(serializers.ModelSerializer):
         fields = ["id", "rule", "care_team", "patient", "enabled", "params", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators = []  # uniqueness is reported with a clearer message in validate()
-
-    def validate_care_team(self, team: CareTeam) -> CareTeam:
-        if not self.context["request"].user.memberships.filter(team=team).exists():
-            raise serializers.ValidationError(_("You are not a member of this care team."))
-        return team
 
     def validate(self, attrs: dict) -> dict:
         rule = attrs.get("rule", getattr(self.instance, "rule", None))
