@@ -239,6 +239,9 @@ class Invite(models.Model):
     used_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Enrollments refused because the username was taken: each tells the holder of the
+    # code that an account exists, so a code allows only a few (services.enroll).
+    taken_usernames = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.role} invite for {self.patient}"

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
@@ -100,9 +101,32 @@ def issue_invite(
     return invite, code
 
 
-@transaction.atomic(durable=True)
+# Usernames an invite may find taken before it is spent: enough for a person choosing a
+# name, too few to probe which accounts exist (issue 8, item 11).
+INVITE_MAX_TAKEN_USERNAMES = 3
+
+
+class _UsernameTaken(Exception):
+    def __init__(self, invite_id):
+        self.invite_id = invite_id
+
+
 def enroll(*, code: str, username: str, password: str) -> tuple[User, Patient]:
-    """Redeem an invite: create the account and its link, or change nothing at all.
+    """Redeem an invite (see `_redeem`). A taken username is counted on the invite, after
+    the rolled-back attempt, and the invite is spent at INVITE_MAX_TAKEN_USERNAMES."""
+    try:
+        return _redeem(code=code, username=username, password=password)
+    except _UsernameTaken as taken:
+        Invite.objects.filter(pk=taken.invite_id).update(taken_usernames=F("taken_usernames") + 1)
+        Invite.objects.filter(pk=taken.invite_id, taken_usernames__gte=INVITE_MAX_TAKEN_USERNAMES).update(
+            expires_at=timezone.now()
+        )
+        raise ValidationError({"username": [_("This username is taken.")]}) from None
+
+
+@transaction.atomic(durable=True)
+def _redeem(*, code: str, username: str, password: str) -> tuple[User, Patient]:
+    """Create the account and its link, or change nothing at all.
 
     The invite is claimed with a conditional update so that two phones racing with the
     same code cannot both succeed; used, expired and unknown codes fail the same way.
@@ -128,8 +152,8 @@ def enroll(*, code: str, username: str, password: str) -> tuple[User, Patient]:
     try:
         with transaction.atomic():
             user.save()
-    except IntegrityError as exc:
-        raise ValidationError({"username": [_("This username is taken.")]}) from exc
+    except IntegrityError:
+        raise _UsernameTaken(invite.pk) from None
 
     claimed = Invite.objects.filter(pk=invite.pk, used_at__isnull=True).update(used_at=now, used_by=user)
     if claimed != 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
 
 from tests.factories import PatientFactory
 
@@ -49,3 +50,25 @@ def test_a_rule_for_a_foreign_team_is_refused_as_for_a_random_id(api, team_admin
         return [m.replace(team_id, "ID") for m in response.json()["errors"]["care_team"]]
 
     assert create(str(other_team.pk)) == create(str(uuid.uuid4()))
+
+
+def test_an_invite_code_stops_probing_usernames_after_a_few_taken_ones(
+    api, clinician, patient, other_patient
+):
+    invite = api(clinician).post(
+        f"/api/v1/patients/{patient.pk}/invites/", {"role": "caregiver"}, format="json"
+    )
+    assert invite.status_code == 201, invite.content
+    code = invite.json()["code"]
+
+    def enroll(username: str):
+        body = {"code": code, "username": username, "password": "a-long-unusual-passphrase-42"}
+        return APIClient().post("/api/v1/auth/enroll/", body, format="json")
+
+    probes = [enroll(name) for name in ("rosa", "bruno", "rosa")]  # existing accounts
+    assert [list(p.json()["errors"]) for p in probes] == [["username"]] * 3
+
+    after = enroll("a-free-name")
+
+    assert after.status_code == 400
+    assert list(after.json()["errors"]) == ["code"]  # spent: no more probing with it
