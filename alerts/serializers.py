@@ -48,6 +48,24 @@ class AlertSerializer(serializers.ModelSerializer):
         ]
 
 
+class AlertListItemSerializer(AlertSerializer):
+    """Schema only: a row of GET alerts/. Clinicians get whole alerts (AlertSerializer);
+    patients and caregivers only the fields of AlertStatusSerializer, so the others are
+    documented as optional."""
+
+    events = AlertEventSerializer(many=True, required=False)
+    # Every row has these (their model defaults would make them optional here).
+    status = serializers.ChoiceField(choices=Alert.Status.choices)
+    created_at = serializers.DateTimeField()
+
+    class Meta(AlertSerializer.Meta):
+        extra_kwargs = {
+            name: {"required": False}
+            for name in AlertSerializer.Meta.fields
+            if name not in AlertStatusSerializer.Meta.fields
+        }
+
+
 class AcknowledgeSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 

@@ -17,6 +17,7 @@ from alerts import services
 from alerts.models import Alert, AlertRuleConfig, EscalationPolicy, ReferralRecommendation, default_tiers
 from alerts.serializers import (
     AcknowledgeSerializer,
+    AlertListItemSerializer,
     AlertRuleConfigSerializer,
     AlertSerializer,
     AlertStatusSerializer,
@@ -101,7 +102,9 @@ class AlertViewSet(
         return alerts
 
     def get_serializer_class(self):
-        if getattr(self, "swagger_fake_view", False) or self.request.user.role == Role.CLINICIAN:
+        if getattr(self, "swagger_fake_view", False):
+            return AlertListItemSerializer if self.action == "list" else AlertSerializer
+        if self.request.user.role == Role.CLINICIAN:
             return AlertSerializer
         return AlertStatusSerializer
 

@@ -140,9 +140,22 @@ LOGIN_URL = "clinic:login"
 LOGIN_REDIRECT_URL = "clinic:triage"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG and env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HSTS outside debugging: a browser that once reached the clinic over https never sends
+# its 14-day session over plain http again. A year, Django's deploy check's advice;
+# subdomains and preloading are the operator's decision (other services may live there).
+SECURE_HSTS_SECONDS = 0 if DEBUG else env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = False
+# Behind a TLS-terminating proxy (TRUSTED_PROXY_COUNT > 0) the request is https when the
+# proxy says so; the proxy must overwrite this header, never pass a client's through.
+if env.int("TRUSTED_PROXY_COUNT", default=0) > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=False)  # usually the proxy's job
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -198,6 +211,11 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "care.models.Role",
         "InvitedRoleEnum": ["patient", "caregiver"],
         "RecordStatusEnum": "diary.models.RecordStatus",
+        # A referral's four statuses, and the two the triage row can show: distinct names,
+        # or one enum would document both with the triage row's two values.
+        "ReferralStatusEnum": "alerts.models.ReferralRecommendation.Status",
+        "TriageReferralStatusEnum": ["suggested", "accepted"],
+        "AlertStatusEnum": "alerts.models.Alert.Status",
     },
     # Every operation documents the error bodies of API.md "Errors" (401, 403, 404, 413, ...).
     "POSTPROCESSING_HOOKS": [

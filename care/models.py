@@ -8,6 +8,7 @@ import unicodedata
 import uuid
 import zoneinfo
 from datetime import date, datetime
+from importlib import resources
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -27,7 +28,9 @@ def available_timezones() -> frozenset[str]:
     return _TIMEZONES
 
 
-_TIMEZONES = frozenset(zoneinfo.available_timezones())
+# The IANA names shipped with tzdata, not whatever the host's zoneinfo folder holds:
+# that one also offers "localtime" (the server's own clock, different on every host).
+_TIMEZONES = frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
 
 
 class Role(models.TextChoices):
