@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from alerts import tasks
 from backend.heartbeat import last_heartbeat
 from tests.factories import PatientFactory
 from tests.reliability_helpers import (
@@ -46,15 +47,20 @@ def receiver():
 
 
 @pytest.fixture
-def private_redis(settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT_SECONDS
-    settings.NOTIFICATION_SWEEP_GRACE_SECONDS = SWEEP_GRACE_SECONDS
-    settings.OUTBOUND_ALLOW_LOOPBACK = True  # the receiver listens on 127.0.0.1
+def private_redis(settings, tmp_path, monkeypatch):
+    # This process's broker circuit breaker may trip while Redis is down; it must not
+    # stay tripped for the tests that run next.
+    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     server = PrivateRedis(tmp_path / "redis.log")
     try:
         server.start()
+        # Publishing first: it saves the Celery app's configuration as the suite has it
+        # (eager), before these settings change, and puts that back afterwards.
         with celery_publishing_to(server.url()):
+            settings.CELERY_TASK_ALWAYS_EAGER = False
+            settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT_SECONDS
+            settings.NOTIFICATION_SWEEP_GRACE_SECONDS = SWEEP_GRACE_SECONDS
+            settings.OUTBOUND_ALLOW_LOOPBACK = True  # the receiver listens on 127.0.0.1
             yield server
     finally:
         server.stop()

@@ -79,8 +79,10 @@ def shared_broker(short_timeouts):
 
 
 @pytest.fixture
-def private_broker(short_timeouts, tmp_path):
+def private_broker(short_timeouts, tmp_path, monkeypatch):
     """A redis-server of our own, which the test may crash without disturbing anyone."""
+    # The broker circuit breaker trips while Redis is down: not for the tests after this.
+    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     server = PrivateRedis(tmp_path / "redis.log")
     try:
         server.start()
