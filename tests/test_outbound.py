@@ -309,3 +309,11 @@ def test_a_team_saves_a_public_https_webhook(api, team, team_admin):
 
     assert response.status_code == 200, response.content
     assert EscalationPolicy.objects.get(team=team).webhook_url == "https://pager.example.org/hook"
+
+
+def test_the_deploy_check_names_a_loopback_allowance_left_on(settings):
+    from care.checks import crossroad_deploy
+
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+
+    assert any("OUTBOUND_ALLOW_LOOPBACK" in warning.msg for warning in crossroad_deploy(None))
