@@ -88,6 +88,9 @@ def check_url(url: str) -> None:
     literal = _ip_literal(host)
     if literal is not None and (reason := _allowed(literal)):
         raise OutboundError(f"the destination is {reason}", permanent=True)
+    # RFC 6761: these names are loopback wherever they are resolved.
+    if (host == "localhost" or host.endswith(".localhost")) and not settings.OUTBOUND_ALLOW_LOOPBACK:
+        raise OutboundError("the destination is a loopback name", permanent=True)
     # Plain http only for the tests' receivers: a loopback literal, or a name that `post`
     # finds resolving to loopback.
     maybe_loopback = settings.OUTBOUND_ALLOW_LOOPBACK and (literal is None or literal.is_loopback)

@@ -279,6 +279,8 @@ def test_the_webhook_channel_posts_signed_json_to_the_receiver(patient, loopback
         "https://[::ffff:127.0.0.1]/",
         "https://10.0.0.1/",
         "https://0.0.0.0/",
+        "https://localhost/hook",
+        "https://pager.localhost/hook",
         "http://pager.example/hook",
     ],
 )
