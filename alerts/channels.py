@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import time
-import urllib.request
 from pathlib import Path
 from typing import Protocol
 
@@ -18,13 +18,20 @@ from django.utils import translation
 from django.utils.module_loading import import_string
 
 from alerts import texts
-from alerts.models import Notification
+from alerts.models import EscalationPolicy, Notification
+from backend import outbound
 
 logger = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
-    pass
+    """A failed delivery. `permanent` when a retry cannot succeed (no device, no provider,
+    no webhook any more, a refused destination): the outbox dead-letters it at once
+    instead of retrying it for hours."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Channel(Protocol):
@@ -70,12 +77,12 @@ class FcmPushTransport:
 
     def __init__(self, project: str | None = None, token_source=None, post=None):
         self.project = project or settings.FCM_PROJECT_ID
-        self.token_source = token_source or _google_access_token
+        self.token_source = token_source or GoogleAccessToken()
         self.post = post or http_post
 
     def send(self, *, platform: str, token: str, payload: dict) -> None:
         if platform != "fcm":
-            raise DeliveryError(f"FCM cannot deliver to {platform} devices")
+            raise DeliveryError(f"FCM cannot deliver to {platform} devices", permanent=True)
         message = {
             "message": {
                 "token": token,
@@ -89,30 +96,39 @@ class FcmPushTransport:
         self.post(self.endpoint.format(project=self.project), json.dumps(message).encode(), headers)
 
 
-def _google_access_token() -> str:  # pragma: no cover - needs Google credentials
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
+class GoogleAccessToken:
+    """FCM's OAuth access token, fetched once and kept until google-auth says it expired
+    (about an hour), not once per delivery. One per transport, hence one per process."""
 
-    credentials = service_account.Credentials.from_service_account_file(
-        settings.FCM_SERVICE_ACCOUNT_FILE, scopes=["https://www.googleapis.com/auth/firebase.messaging"]
-    )
-    credentials.refresh(Request())
-    return credentials.token
+    def __init__(self):
+        self._credentials = None
+
+    def __call__(self) -> str:  # pragma: no cover - needs Google credentials
+        from google.auth.transport.requests import Request
+        from google.oauth2 import service_account
+
+        if self._credentials is None:
+            self._credentials = service_account.Credentials.from_service_account_file(
+                settings.FCM_SERVICE_ACCOUNT_FILE,
+                scopes=["https://www.googleapis.com/auth/firebase.messaging"],
+            )
+        if not self._credentials.valid:
+            self._credentials.refresh(Request())
+        return self._credentials.token
 
 
 def http_post(url: str, raw: bytes, headers: dict[str, str]) -> None:
-    """The one place a channel touches the network."""
-    request = urllib.request.Request(  # noqa: S310 - URLs come from settings and team policy
-        url, data=raw, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
+    """The one place a channel touches the network over HTTP/1.1: backend.outbound, which
+    refuses private destinations and redirects."""
     try:
-        with urllib.request.urlopen(request, timeout=settings.CHANNEL_TIMEOUT_SECONDS) as response:  # noqa: S310
-            if response.status >= 300:
-                raise DeliveryError(f"HTTP {response.status}")
-    except DeliveryError:
-        raise
-    except Exception as exc:
-        raise DeliveryError(type(exc).__name__) from exc
+        outbound.post(
+            url,
+            body=raw,
+            headers={"Content-Type": "application/json", **headers},
+            timeout=settings.CHANNEL_TIMEOUT_SECONDS,
+        )
+    except outbound.OutboundError as exc:
+        raise DeliveryError(str(exc), permanent=exc.permanent) from exc
 
 
 class ApnsPushTransport:
@@ -149,7 +165,7 @@ class ApnsPushTransport:
 
     def send(self, *, platform: str, token: str, payload: dict) -> None:
         if platform != "apns":
-            raise DeliveryError(f"APNs cannot deliver to {platform} devices")
+            raise DeliveryError(f"APNs cannot deliver to {platform} devices", permanent=True)
         body = {
             "aps": {"alert": {"title": payload["title"], "body": payload["body"]}, "sound": "default"},
             "key": payload["key"],
@@ -176,7 +192,9 @@ def http2_post(url: str, raw: bytes, headers: dict[str, str]) -> None:  # pragma
         with httpx.Client(http2=True, timeout=settings.CHANNEL_TIMEOUT_SECONDS) as client:
             response = client.post(url, content=raw, headers={"content-type": "application/json", **headers})
     except ImportError as exc:
-        raise DeliveryError("APNs needs httpx with HTTP/2 (pip install 'crossroad[push]')") from exc
+        raise DeliveryError(
+            "APNs needs httpx with HTTP/2 (pip install 'crossroad[push]')", permanent=True
+        ) from exc
     except Exception as exc:
         raise DeliveryError(type(exc).__name__) from exc
     if response.status_code >= 300:
@@ -194,12 +212,20 @@ class PlatformPushTransport:
     def send(self, *, platform: str, token: str, payload: dict) -> None:
         transport = self.transports.get(platform)
         if transport is None:
-            raise DeliveryError(f"no push provider configured for {platform}")
+            raise DeliveryError(f"no push provider configured for {platform}", permanent=True)
         transport.send(platform=platform, token=token, payload=payload)
 
 
 def push_transport() -> PushTransport:
-    return import_string(settings.PUSH_TRANSPORT)()
+    """The configured transport, built once per process and reused by every delivery, so
+    that the provider tokens it caches (APNs' JWT, FCM's OAuth token) are reused: Apple
+    throttles a provider that makes a new token more often than every 20 minutes."""
+    return _transport(settings.PUSH_TRANSPORT)
+
+
+@functools.cache
+def _transport(path: str) -> PushTransport:
+    return import_string(path)()
 
 
 class PushChannel:
@@ -213,17 +239,20 @@ class PushChannel:
         payload = {"title": title, "body": body, "key": notification.key, "kind": notification.kind}
         devices = list(user.devices.all())
         if not devices:
-            raise DeliveryError("no registered device")
+            raise DeliveryError("no registered device", permanent=True)
         failures = []
+        errors: list[DeliveryError] = []
         for device in devices:
             try:
                 self.transport.send(platform=device.platform, token=device.token, payload=payload)
             except DeliveryError as exc:
                 failures.append(f"{device.platform}: {exc}")
+                errors.append(exc)
         # Delivered when one of the user's phones got it: a stale token on an old phone
         # must not make the others receive the same alert again at every retry.
         if len(failures) == len(devices):
-            raise DeliveryError("; ".join(failures))
+            permanent = all(error.permanent for error in errors)
+            raise DeliveryError("; ".join(failures), permanent=permanent)
         if failures:
             logger.warning(
                 "push %s reached %s of %s devices",
@@ -244,7 +273,13 @@ class WebhookChannel:
         self.post = post or http_post
 
     def send(self, notification: Notification) -> None:
-        policy = notification.team.escalation_policy
+        try:
+            policy = notification.team.escalation_policy
+        except EscalationPolicy.DoesNotExist:
+            policy = None
+        if policy is None or not policy.webhook_url:
+            # The team removed its paging webhook after this page was queued.
+            raise DeliveryError("the team has no paging webhook any more", permanent=True)
         body = texts.webhook_body(notification)
         raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         headers = {

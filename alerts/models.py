@@ -313,7 +313,8 @@ class Notification(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [
-            # Consumed by the outbox sweeper (alerts.outbox.due_notifications).
+            # Consumed by the outbox sweep: alerts.outbox.due_notifications (beat runs it
+            # through alerts.tasks.sweep_outbox).
             models.Index(
                 fields=["next_attempt_at"],
                 condition=Q(status__in=["pending", "sending"]),

@@ -62,7 +62,9 @@ def deliver(notification_id, now: datetime | None = None) -> str:
     try:
         channel_for(notification).send(notification)
     except DeliveryError as exc:
-        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        # A permanent failure (no device, no webhook, a refused destination) would fail
+        # the same way at every retry: dead-letter it now, where people look.
+        if exc.permanent or notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
             dead_letter(notification, str(exc))
             return "dead"
         Notification.objects.filter(pk=notification.pk, status=Status.SENDING).update(

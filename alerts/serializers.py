@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from alerts.models import Alert, AlertEvent, AlertRuleConfig, EscalationPolicy, ReferralRecommendation
 from alerts.rules import RULES, validate_params
-from care.models import CareTeam, TeamMembership, TeamRole
+from backend import outbound
+from care.models import CareTeam, Patient, TeamMembership, TeamRole
 
 # The stored rule is validated in code (no model choices): the schema still lists the codes.
 RULE_CODES = list(RULES)
@@ -53,6 +54,24 @@ class AlertSerializer(serializers.ModelSerializer):
         ]
 
 
+class AlertListItemSerializer(AlertSerializer):
+    """Schema only: a row of GET alerts/. Clinicians get whole alerts (AlertSerializer);
+    patients and caregivers only the fields of AlertStatusSerializer, so the others are
+    documented as optional."""
+
+    events = AlertEventSerializer(many=True, required=False)
+    # Every row has these (their model defaults would make them optional here).
+    status = serializers.ChoiceField(choices=Alert.Status.choices)
+    created_at = serializers.DateTimeField()
+
+    class Meta(AlertSerializer.Meta):
+        extra_kwargs = {
+            name: {"required": False}
+            for name in AlertSerializer.Meta.fields
+            if name not in AlertStatusSerializer.Meta.fields
+        }
+
+
 class AcknowledgeSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
@@ -80,9 +99,25 @@ class DeclineSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class TeamOfRequester(serializers.PrimaryKeyRelatedField):
+    """Only the caller's teams exist here: another team's id fails as a random one does."""
+
+    def get_queryset(self):
+        return CareTeam.objects.filter(memberships__user=self.context["request"].user)
+
+
+class PatientVisibleToRequester(serializers.PrimaryKeyRelatedField):
+    """Only patients the caller may see exist here: a foreign patient's id fails exactly as
+    a random one does, so the answer says nothing about other teams (issue 8, item 11)."""
+
+    def get_queryset(self):
+        return Patient.objects.visible_to(self.context["request"].user)
+
+
 class AlertRuleConfigSerializer(serializers.ModelSerializer):
     rule = serializers.ChoiceField(choices=RULE_CODES)
-    care_team = serializers.PrimaryKeyRelatedField(queryset=CareTeam.objects.all())
+    care_team = TeamOfRequester(queryset=CareTeam.objects.all())
+    patient = PatientVisibleToRequester(queryset=Patient.objects.all(), required=False, allow_null=True)
     params = serializers.JSONField(required=False, default=dict)
 
     class Meta:
@@ -90,11 +125,6 @@ class AlertRuleConfigSerializer(serializers.ModelSerializer):
         fields = ["id", "rule", "care_team", "patient", "enabled", "params", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators = []  # uniqueness is reported with a clearer message in validate()
-
-    def validate_care_team(self, team: CareTeam) -> CareTeam:
-        if not self.context["request"].user.memberships.filter(team=team).exists():
-            raise serializers.ValidationError(_("You are not a member of this care team."))
-        return team
 
     def validate(self, attrs: dict) -> dict:
         rule = attrs.get("rule", getattr(self.instance, "rule", None))
@@ -163,8 +193,16 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
         return tiers
 
     def validate_webhook_url(self, url: str) -> str:
-        if url and not url.startswith("https://") and not settings.WEBHOOK_ALLOW_HTTP:
+        """What can be checked before sending (the resolved address is checked at send
+        time, by backend.outbound): https, and no private address written in the URL."""
+        if not url:
+            return url
+        if not url.startswith("https://") and not settings.OUTBOUND_ALLOW_LOOPBACK:
             raise serializers.ValidationError(_("A paging webhook must use https."))
+        try:
+            outbound.check_url(url)
+        except outbound.OutboundError as exc:
+            raise serializers.ValidationError(_("A paging webhook must be a public https address.")) from exc
         return url
 
     def validate(self, attrs: dict) -> dict:

@@ -20,6 +20,7 @@ from alerts.models import Alert, AlertRuleConfig, EscalationPolicy, ReferralReco
 from alerts.rules import SEVERITY_RANK
 from alerts.serializers import (
     AcknowledgeSerializer,
+    AlertListItemSerializer,
     AlertRuleConfigSerializer,
     AlertSerializer,
     AlertStatusSerializer,
@@ -63,8 +64,26 @@ class MostUrgentFirst(KeysetPagination):
     ordering = ("-severity_rank", "created_at", "id")
 
 
+class NamedPatientsMustBeVisible:
+    """API.md: naming a patient you may not know (`?patient=`) is a 404 on every list of
+    theirs, never an empty list that tells the patient exists elsewhere."""
+
+    def filter_queryset(self, queryset):
+        named = self.request.query_params.get("patient", "")
+        for raw in filter(None, named.split(",")):
+            try:
+                visible_patient(self.request.user, uuid.UUID(raw))
+            except ValueError:
+                raise ValidationError({"patient": [_("Must be a valid UUID.")]}) from None
+        return super().filter_queryset(queryset)
+
+
 class AlertViewSet(
-    AuditedReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    NamedPatientsMustBeVisible,
+    AuditedReadMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Clinicians see their teams' alerts in full; patients and caregivers only the status
     of their own."""
@@ -83,18 +102,10 @@ class AlertViewSet(
             alerts = alerts.prefetch_related("events")  # lists show events too: no query per alert
         return alerts
 
-    def filter_queryset(self, queryset):
-        # API.md: naming a patient you may not know is a 404 on every endpoint of theirs.
-        named = self.request.query_params.get("patient", "")
-        for raw in filter(None, named.split(",")):
-            try:
-                visible_patient(self.request.user, uuid.UUID(raw))
-            except ValueError:
-                raise ValidationError({"patient": [_("Must be a valid UUID.")]}) from None
-        return super().filter_queryset(queryset)
-
     def get_serializer_class(self):
-        if getattr(self, "swagger_fake_view", False) or self.request.user.role == Role.CLINICIAN:
+        if getattr(self, "swagger_fake_view", False):
+            return AlertListItemSerializer if self.action == "list" else AlertSerializer
+        if self.request.user.role == Role.CLINICIAN:
             return AlertSerializer
         return AlertStatusSerializer
 
@@ -149,7 +160,11 @@ class ReferralFilter(django_filters.FilterSet):
 
 
 class ReferralViewSet(
-    AuditedReadMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    NamedPatientsMustBeVisible,
+    AuditedReadMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = ReferralSerializer
     permission_classes = [IsClinician]

@@ -5,6 +5,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from backend.celery import app
+from backend.heartbeat import heartbeat_fresh
 
 
 def check_database() -> bool:
@@ -35,8 +36,19 @@ def check_broker() -> bool | None:
         return False
 
 
+def check_worker() -> bool | None:
+    """A worker ran beat's heartbeat recently: beat, broker and a worker all turn. None
+    when tasks run eagerly (no worker to wait for)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    try:
+        return heartbeat_fresh()
+    except Exception:
+        return False
+
+
 def healthz(request):
-    checks = {"database": check_database(), "broker": check_broker()}
+    checks = {"database": check_database(), "broker": check_broker(), "worker": check_worker()}
     failing = [name for name, ok in checks.items() if ok is False]
     body = {"status": "ok" if not failing else "unavailable", "checks": checks, "failing": failing}
     return JsonResponse(body, status=503 if failing else 200)

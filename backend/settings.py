@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "alerts",
     "clinic",
     "privacy",
+    "backend",  # the worker heartbeat (backend/models.py)
 ]
 
 MIDDLEWARE = [
@@ -100,6 +101,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # The login throttle lets requests through when the cache fails (care/lockout.py); a
+    # Redis that hangs instead of refusing must fail fast too.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
 
 AUTH_USER_MODEL = "care.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -127,14 +132,30 @@ WHITENOISE_USE_FINDERS = True
 # Bodies above this answer 413 before any parsing (a sync of 500 full records fits).
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=4 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Arrays and objects nested deeper than this answer 400 (backend/parsers.py); real bodies
+# nest five levels.
+MAX_JSON_DEPTH = env.int("MAX_JSON_DEPTH", default=32)
 
 LOGIN_URL = "clinic:login"
 LOGIN_REDIRECT_URL = "clinic:triage"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG and env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HSTS outside debugging: a browser that once reached the clinic over https never sends
+# its 14-day session over plain http again. A year, Django's deploy check's advice;
+# subdomains and preloading are the operator's decision (other services may live there).
+SECURE_HSTS_SECONDS = 0 if DEBUG else env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = False
+# Behind a TLS-terminating proxy (TRUSTED_PROXY_COUNT > 0) the request is https when the
+# proxy says so; the proxy must overwrite this header, never pass a client's through.
+if env.int("TRUSTED_PROXY_COUNT", default=0) > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=False)  # usually the proxy's job
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -143,7 +164,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["backend.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "backend.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -190,6 +211,11 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "care.models.Role",
         "InvitedRoleEnum": ["patient", "caregiver"],
         "RecordStatusEnum": "diary.models.RecordStatus",
+        # A referral's four statuses, and the two the triage row can show: distinct names,
+        # or one enum would document both with the triage row's two values.
+        "ReferralStatusEnum": "alerts.models.ReferralRecommendation.Status",
+        "TriageReferralStatusEnum": ["suggested", "accepted"],
+        "AlertStatusEnum": "alerts.models.Alert.Status",
     },
     # Every operation documents the error bodies of API.md "Errors" (401, 403, 404, 413, ...).
     "POSTPROCESSING_HOOKS": [
@@ -229,9 +255,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
+# Modules with tasks outside the apps' tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["backend.heartbeat"]
+# The worker heartbeat (backend/heartbeat.py): beat queues one every interval; /healthz
+# answers 503 naming "worker" when the last one ran longer ago than the threshold (a few
+# intervals, so one slow beat is not an outage).
+HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=30.0)
+HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=180)
 # Fixed jobs live here, in review, not in database tables. No long countdowns or ETAs in
 # the broker: due times (escalations, retries) live in the database and sweeps read them.
 CELERY_BEAT_SCHEDULE: dict = {
+    "heartbeat": {"task": "backend.heartbeat.beat", "schedule": HEARTBEAT_INTERVAL_SECONDS},
     "sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-evaluations": {"task": "alerts.tasks.sweep_evaluations", "schedule": 60.0},
     "escalate-due": {"task": "alerts.tasks.escalate_due", "schedule": 30.0},
@@ -249,8 +283,9 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", default=75)
 NOTIFICATION_SWEEP_GRACE_SECONDS = env.int("NOTIFICATION_SWEEP_GRACE_SECONDS", default=15)
 CHANNEL_TIMEOUT_SECONDS = env.int("CHANNEL_TIMEOUT_SECONDS", default=10)
-# Paging webhooks carry alert metadata: https only, except for a local demo.
-WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Outbound requests (backend/outbound.py) go to public https addresses only. Tests set
+# this to reach their receivers on 127.0.0.1 (over http too); check --deploy warns of it.
+OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=False)
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Push: the console in development; in production PUSH_TRANSPORT=
 # alerts.channels.PlatformPushTransport routes each device to its platform's provider.

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from backend.health import healthz
-from care.auth import address_limited
+from care.lockout import address_limited
 from clinic.forms import AdminLoginForm
 
 # The admin login is the most powerful one: the same lockout and address budget as the API.

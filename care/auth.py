@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import functools
-
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import check_password
-from django.http import HttpResponse
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.errors import ERROR_RESPONSES, THROTTLED_RESPONSES, detail_response
-from care import services
+from care import lockout, services
+from care.lockout import AddressRateThrottle
+from care.lockout import address_limited as address_limited  # re-exported for clinic/urls.py
 from care.models import Role
 
 User = get_user_model()
@@ -32,47 +30,22 @@ User = get_user_model()
 WRONG_CREDENTIALS = _("No active account found with the given credentials.")
 
 
-class AddressRateThrottle(SimpleRateThrottle):
-    """Login and enrollment attempts per client address, whoever is (or isn't) logged in."""
-
-    scope = "auth"
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-def address_limited(view):
-    """The API's per-address budget for a Django (non-DRF) login view: 429 with Retry-After."""
-
-    @functools.wraps(view)
-    def limited(request, *args, **kwargs):
-        throttle = AddressRateThrottle()
-        if request.method == "POST" and not throttle.allow_request(request, None):
-            response = HttpResponse(_("Too many attempts. Try again later."), status=429)
-            response["Retry-After"] = str(int(throttle.wait() or 60))
-            return response
-        return view(request, *args, **kwargs)
-
-    return limited
-
-
 class LoginSerializer(TokenObtainPairSerializer):
     default_error_messages = {"no_active_account": WRONG_CREDENTIALS}
 
     def validate(self, attrs):
         user = User.objects.filter(username=attrs.get(self.username_field)).first()
-        if user is not None and user.is_locked():
-            # A locked account answers exactly as a wrong password, even to the right one,
-            # and takes as long: the hash runs as it would for a wrong password.
-            check_password(attrs.get("password", ""), user.password)
+        # The attempt is counted before the password is checked (care/lockout.py). A
+        # locked account answers exactly as a wrong password, even to the right one, and
+        # takes as long.
+        if user is not None and not lockout.claim_password_attempt(user=user):
+            lockout.waste_a_hash(attrs.get("password", ""))
             raise AuthenticationFailed(WRONG_CREDENTIALS, "no_active_account")
         try:
             data = super().validate(attrs)
         except AuthenticationFailed:
-            if user is not None:
-                services.record_failed_login(user=user)
             raise AuthenticationFailed(WRONG_CREDENTIALS, "no_active_account") from None
-        services.record_successful_login(user=self.user)
+        lockout.record_password_success(user=self.user)
         return data
 
 
@@ -99,7 +72,11 @@ class LoginView(TokenObtainPairView):
 class RotatingRefreshSerializer(TokenRefreshSerializer):
     def validate(self, attrs):
         try:
-            return super().validate(attrs)
+            # The token's row is locked while it is checked and rotated: of two refreshes
+            # at the same moment, the second waits, finds it blacklisted and is a replay.
+            with transaction.atomic():
+                lock_outstanding_token(attrs["refresh"])
+                return super().validate(attrs)
         except TokenError:
             revoke_family_on_replay(attrs["refresh"])
             raise
@@ -108,6 +85,14 @@ class RotatingRefreshSerializer(TokenRefreshSerializer):
             raise AuthenticationFailed(
                 self.error_messages["no_active_account"], "no_active_account"
             ) from None
+
+
+def lock_outstanding_token(raw_token: str) -> None:
+    try:
+        payload = token_backend.decode(raw_token, verify=True)
+    except TokenBackendError:  # forged or expired: the serializer refuses it
+        return
+    OutstandingToken.objects.select_for_update().filter(jti=payload.get(jwt_settings.JTI_CLAIM)).first()
 
 
 def revoke_family_on_replay(raw_token: str) -> None:
@@ -202,7 +187,7 @@ class PasswordChangeSerializer(serializers.Serializer):
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 
     def validate_old_password(self, value: str) -> str:
-        if not self.context["request"].user.check_password(value):
+        if not lockout.verify_password(user=self.context["request"].user, password=value):
             raise serializers.ValidationError(_("The current password is wrong."))
         return value
 
@@ -221,8 +206,11 @@ class PasswordChangeView(APIView):
     """Change the password; every refresh and access token issued before stops working."""
 
     permission_classes = [IsAuthenticated]
+    throttle_classes = [AddressRateThrottle]
 
-    @extend_schema(request=PasswordChangeSerializer, responses={204: None, **ERROR_RESPONSES})
+    @extend_schema(
+        request=PasswordChangeSerializer, responses={204: None, **ERROR_RESPONSES, **THROTTLED_RESPONSES}
+    )
     def post(self, request):
         serializer = PasswordChangeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)

@@ -37,6 +37,10 @@ DEMO_DEFAULTS = (
         lambda: settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),
         "Login throttling counts per process (set CACHE_URL to Redis).",
     ),
+    (
+        lambda: settings.OUTBOUND_ALLOW_LOOPBACK,
+        "Webhooks may reach 127.0.0.1, over plain http too (OUTBOUND_ALLOW_LOOPBACK is for tests).",
+    ),
 )
 
 

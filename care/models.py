@@ -8,6 +8,7 @@ import unicodedata
 import uuid
 import zoneinfo
 from datetime import date, datetime
+from importlib import resources
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -27,7 +28,9 @@ def available_timezones() -> frozenset[str]:
     return _TIMEZONES
 
 
-_TIMEZONES = frozenset(zoneinfo.available_timezones())
+# The IANA names shipped with tzdata, not whatever the host's zoneinfo folder holds:
+# that one also offers "localtime" (the server's own clock, different on every host).
+_TIMEZONES = frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
 
 
 class Role(models.TextChoices):
@@ -244,6 +247,9 @@ class Invite(models.Model):
     used_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Enrollments refused because the username was taken: each tells the holder of the
+    # code that an account exists, so a code allows only a few (services.enroll).
+    taken_usernames = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.role} invite for {self.patient}"

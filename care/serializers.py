@@ -134,6 +134,10 @@ CLINICAL_FIELDS = [
     "idds",
 ]
 
+# Set by the pain team only (PatientSelfSerializer ignores them).
+TEAM_OWNED_FIELDS = [*CLINICAL_FIELDS, "display_name"]
+HIDDEN_FROM_NON_VIEWING_CAREGIVERS = [field for field in CLINICAL_FIELDS if field != "care_team"]
+
 
 class PatientSerializer(serializers.ModelSerializer):
     timezone = TimezoneField(max_length=64)
@@ -168,7 +172,21 @@ class PatientSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         if not instance.idds:
             data["idds"] = None
+        if not self._may_read_clinical(instance):
+            # A caregiver who may not read the diary does not read the clinical record
+            # either: the diagnosis and the Box 2 history (#7, #8) are not theirs to see.
+            for field in HIDDEN_FROM_NON_VIEWING_CAREGIVERS:
+                data.pop(field, None)
         return data
+
+    def _may_read_clinical(self, patient: Patient) -> bool:
+        request = self.context.get("request")
+        if request is None or getattr(request.user, "role", None) != Role.CAREGIVER:
+            return True
+        if "caregiver_viewable" not in self.context:  # once per request, lists included
+            links = CaregiverLink.objects.active().filter(caregiver=request.user, can_view=True)
+            self.context["caregiver_viewable"] = set(links.values_list("patient_id", flat=True))
+        return patient.pk in self.context["caregiver_viewable"]
 
     def validate_care_team(self, team):
         request = self.context["request"]
@@ -196,11 +214,12 @@ class PatientSerializer(serializers.ModelSerializer):
 
 
 class PatientSelfSerializer(PatientSerializer):
-    """What a patient or caregiver may change: clinical flags in the body are ignored."""
+    """What a patient or caregiver may change: clinical flags in the body are ignored, and
+    so is the name the pain team knows the patient by."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
-            data = {k: v for k, v in data.items() if k not in CLINICAL_FIELDS}
+            data = {k: v for k, v in data.items() if k not in TEAM_OWNED_FIELDS}
         return super().to_internal_value(data)
 
 

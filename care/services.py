@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -116,9 +115,32 @@ def issue_invite(
     return invite, code
 
 
-@transaction.atomic(durable=True)
+# Usernames an invite may find taken before it is spent: enough for a person choosing a
+# name, too few to probe which accounts exist (issue 8, item 11).
+INVITE_MAX_TAKEN_USERNAMES = 3
+
+
+class _UsernameTaken(Exception):
+    def __init__(self, invite_id):
+        self.invite_id = invite_id
+
+
 def enroll(*, code: str, username: str, password: str) -> tuple[User, Patient]:
-    """Redeem an invite: create the account and its link, or change nothing at all.
+    """Redeem an invite (see `_redeem`). A taken username is counted on the invite, after
+    the rolled-back attempt, and the invite is spent at INVITE_MAX_TAKEN_USERNAMES."""
+    try:
+        return _redeem(code=code, username=username, password=password)
+    except _UsernameTaken as taken:
+        Invite.objects.filter(pk=taken.invite_id).update(taken_usernames=F("taken_usernames") + 1)
+        Invite.objects.filter(pk=taken.invite_id, taken_usernames__gte=INVITE_MAX_TAKEN_USERNAMES).update(
+            expires_at=timezone.now()
+        )
+        raise ValidationError({"username": [_("This username is taken.")]}) from None
+
+
+@transaction.atomic(durable=True)
+def _redeem(*, code: str, username: str, password: str) -> tuple[User, Patient]:
+    """Create the account and its link, or change nothing at all.
 
     The invite is claimed with a conditional update so that two phones racing with the
     same code cannot both succeed; used, expired and unknown codes fail the same way.
@@ -144,8 +166,8 @@ def enroll(*, code: str, username: str, password: str) -> tuple[User, Patient]:
     try:
         with transaction.atomic():
             user.save()
-    except IntegrityError as exc:
-        raise ValidationError({"username": [_("This username is taken.")]}) from exc
+    except IntegrityError:
+        raise _UsernameTaken(invite.pk) from None
 
     claimed = Invite.objects.filter(pk=invite.pk, used_at__isnull=True).update(used_at=now, used_by=user)
     if claimed != 1:
@@ -214,19 +236,6 @@ def change_password(*, user: User, new_password: str) -> User:
     user.save(update_fields=["password"])
     revoke_refresh_tokens(user=user)
     return user
-
-
-def record_failed_login(*, user: User, now: datetime | None = None) -> None:
-    now = now or timezone.now()
-    User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
-    user.refresh_from_db(fields=["failed_logins"])
-    if user.failed_logins >= settings.LOGIN_MAX_FAILURES:
-        User.objects.filter(pk=user.pk).update(locked_until=now + settings.LOGIN_LOCKOUT, failed_logins=0)
-
-
-def record_successful_login(*, user: User) -> None:
-    if user.failed_logins or user.locked_until:
-        User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
 
 
 def withdraw_patient(*, patient: Patient, client_ip: str | None = None) -> Patient:

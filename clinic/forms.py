@@ -5,7 +5,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from care import services
+from care import lockout
 from care.models import Role, User
 
 
@@ -16,16 +16,12 @@ class LockoutMixin:
     def clean(self):
         username = self.cleaned_data.get("username")
         user = User.objects.filter(username=username).first() if username else None
-        if user is not None and user.is_locked():
-            User().set_password(self.cleaned_data.get("password") or "")  # as slow as a real check
+        # Counted before the password is checked (care/lockout.py).
+        if user is not None and not lockout.claim_password_attempt(user=user):
+            lockout.waste_a_hash(self.cleaned_data.get("password") or "")
             raise self.get_invalid_login_error()
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if user is not None:
-                services.record_failed_login(user=user)
-            raise
-        services.record_successful_login(user=self.user_cache)
+        cleaned = super().clean()
+        lockout.record_password_success(user=self.user_cache)
         return cleaned
 
 

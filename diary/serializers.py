@@ -121,7 +121,7 @@ class CheckInSerializer(RecordSerializer):
     wants_fewer_medications = serializers.BooleanField(required=False)
     wants_procedure_discussion = serializers.BooleanField(required=False)
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    interference_mean = serializers.FloatField(read_only=True)
+    interference_mean = serializers.FloatField(read_only=True, allow_null=True)  # under 4 of 7 items
     safety_message = serializers.SerializerMethodField()
 
     class Meta(RecordSerializer.Meta):

@@ -8,8 +8,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.errors import ERROR_RESPONSES
+from backend.errors import ERROR_RESPONSES, THROTTLED_RESPONSES
+from care import lockout
 from care.access import client_ip
+from care.lockout import AddressRateThrottle
 from care.models import Patient, Role
 from privacy import services
 
@@ -33,7 +35,7 @@ class EraseSerializer(serializers.Serializer):
     confirm = serializers.BooleanField()
 
     def validate_password(self, value: str) -> str:
-        if not self.context["request"].user.check_password(value):
+        if not lockout.verify_password(user=self.context["request"].user, password=value):
             raise serializers.ValidationError(_("The password is wrong."))
         return value
 
@@ -46,11 +48,14 @@ class EraseSerializer(serializers.Serializer):
 class EraseView(APIView):
     """Withdraw consent: collection stops at once and identifying data is erased."""
 
+    throttle_classes = [AddressRateThrottle]  # it checks a password
+
     @extend_schema(
         request=EraseSerializer,
         responses={
             200: inline_serializer("Erased", fields={"withdrawn_at": serializers.DateTimeField()}),
             **ERROR_RESPONSES,
+            **THROTTLED_RESPONSES,
         },
     )
     def post(self, request):

@@ -306,9 +306,10 @@ class Worker:
     receives messages and one child that runs tasks. SIGKILL of the child is what
     reject_on_worker_lost is for; the main process forks a new child."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, extra_args: tuple[str, ...] = ()):
         self.env = env
         self.log_path = log_path
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self.kills = 0
 
@@ -316,7 +317,7 @@ class Worker:
         name = f"reliability-{uuid.uuid4().hex[:8]}@%h"
         command = [sys.executable, "-m", "celery", "-A", "backend", "worker", "--pool=prefork"]
         command += ["--concurrency=1", "--loglevel=info", "-n", name]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat", *self.extra_args]
         with open(self.log_path, "ab") as log:
             # A session of its own: stop() ends the worker and its child by process group.
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -443,3 +444,43 @@ class Beat:
         for sweep in self.sweeps:
             sweep()
         self.runs += 1
+
+
+class Gunicorn:
+    """`gunicorn backend.wsgi` on a free port of 127.0.0.1, as production serves the API."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> Gunicorn:
+        command = [sys.executable, "-m", "gunicorn", "backend.wsgi", "--workers", "1"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--timeout", "30"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                return True
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+            return False
+
+        wait_until(answers, timeout, 0.1)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text(errors='replace')}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)

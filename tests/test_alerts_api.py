@@ -712,10 +712,11 @@ def test_a_push_carries_the_key_and_no_patient_name(patient, nurse):
     assert "saddle" not in push["title"] + push["body"]
 
 
-def test_a_push_to_a_user_without_devices_fails_for_a_retry(patient, nurse):
+def test_a_push_to_a_user_without_devices_fails_permanently(patient, nurse):
     row = outbox_row(make_alert(patient), channel="push", recipient=nurse)
-    with pytest.raises(DeliveryError):
+    with pytest.raises(DeliveryError) as failure:
         PushChannel(transport=RecordingPushTransport()).send(row)
+    assert failure.value.permanent  # a retry in an hour finds no phone either
 
 
 @pytest.mark.parametrize(

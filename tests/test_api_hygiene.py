@@ -9,6 +9,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import translation
 
+from backend.heartbeat import record_heartbeat
 from backend.urls import urlpatterns  # noqa: F401 - this module doubles as a URLconf below
 from care.models import Device, Patient
 from tests.conftest import needs_service
@@ -150,12 +151,13 @@ def test_healthz_answers_503_naming_the_broker_when_it_is_down(client):
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json()["failing"] == ["broker"]
-    assert response.json()["checks"] == {"database": True, "broker": False}
+    assert response.json()["failing"] == ["broker", "worker"]  # no broker, so no heartbeat either
+    assert response.json()["checks"] == {"database": True, "broker": False, "worker": False}
 
 
 @needs_service("a Redis broker", settings.CELERY_BROKER_URL.startswith("redis://"))
 def test_healthz_asks_the_configured_broker_when_tasks_are_not_eager(client):
+    record_heartbeat()  # a worker ran beat's heartbeat just now
     with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
         response = client.get("/healthz")
 

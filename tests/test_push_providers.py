@@ -9,7 +9,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from alerts.channels import ApnsPushTransport, DeliveryError, FcmPushTransport, PlatformPushTransport
+from alerts.channels import (
+    ApnsPushTransport,
+    DeliveryError,
+    FcmPushTransport,
+    PlatformPushTransport,
+    PushChannel,
+)
 
 PAYLOAD = {
     "title": "Urgent alert",
@@ -93,3 +99,24 @@ def test_each_device_goes_to_its_platforms_provider_and_an_unconfigured_one_fail
     assert len(fcm_net.requests) == len(apns_net.requests) == 1
     with pytest.raises(DeliveryError, match="webpush"):
         router.send(platform="webpush", token="c", payload=PAYLOAD)
+
+
+def test_a_device_of_a_platform_without_a_provider_fails_permanently():
+    router = PlatformPushTransport(
+        {"fcm": FcmPushTransport(project="p", token_source=lambda: "t", post=Network())}
+    )
+
+    with pytest.raises(DeliveryError, match="no push provider") as failure:
+        router.send(platform="symbian", token="c", payload=PAYLOAD)
+    assert failure.value.permanent  # the outbox dead-letters it instead of retrying for hours
+
+
+def test_every_push_delivery_of_a_process_reuses_one_transport_and_its_provider_token(settings):
+    """Issue 7 item 6: a transport built per delivery made a new APNs provider token every
+    time, which Apple throttles (at most one every 20 minutes)."""
+    settings.PUSH_TRANSPORT = "alerts.channels.PlatformPushTransport"
+
+    first, second = PushChannel(), PushChannel()
+
+    assert first.transport is second.transport
+    assert first.transport.transports["apns"] is second.transport.transports["apns"]

@@ -67,6 +67,7 @@ def short_timeouts(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT_SECONDS
     settings.NOTIFICATION_SWEEP_GRACE_SECONDS = SWEEP_GRACE_SECONDS
+    settings.OUTBOUND_ALLOW_LOOPBACK = True  # the receiver listens on 127.0.0.1
 
 
 @pytest.fixture
@@ -79,8 +80,10 @@ def shared_broker(short_timeouts):
 
 
 @pytest.fixture
-def private_broker(short_timeouts, tmp_path):
+def private_broker(short_timeouts, tmp_path, monkeypatch):
     """A redis-server of our own, which the test may crash without disturbing anyone."""
+    # The broker circuit breaker trips while Redis is down: not for the tests after this.
+    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     server = PrivateRedis(tmp_path / "redis.log")
     try:
         server.start()
@@ -106,6 +109,7 @@ def start_worker(transactional_db, tmp_path):
             "NOTIFICATION_CLAIM_TIMEOUT_SECONDS": str(CLAIM_TIMEOUT_SECONDS),
             "NOTIFICATION_SWEEP_GRACE_SECONDS": str(SWEEP_GRACE_SECONDS),
             "EMAIL_URL": "consolemail://",
+            "OUTBOUND_ALLOW_LOOPBACK": "true",
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }
