@@ -166,9 +166,13 @@ def load(patient: Patient, today: date | None = None) -> Snapshot:
     return Snapshot(window=window, context=load_context(patient, today, last_on), last_checkin_at=last_at)
 
 
-def load_context(patient: Patient, today: date, last_checkin_on: date | None) -> PatientContext:
+def load_context(
+    patient: Patient, today: date, last_checkin_on: date | None, *, doses: bool = True
+) -> PatientContext:
+    """The patient's context; `doses=False` leaves out the recent doses (the clock's rules
+    do not read them)."""
     since = today - timedelta(days=WINDOW_DAYS)
-    doses = (
+    recent = (
         MedicationDose.objects.for_patient(patient)
         .active()
         .filter(local_date__gte=since, local_date__lte=today)
@@ -176,6 +180,8 @@ def load_context(patient: Patient, today: date, last_checkin_on: date | None) ->
             opioid=Max("local_date", filter=Q(drug__in=catalog.OPIOID_CODES)),
             adjuvant=Max("local_date", filter=Q(drug__in=catalog.ADJUVANT_CODES)),
         )
+        if doses
+        else {"opioid": None, "adjuvant": None}
     )
     return PatientContext(
         today=today,
@@ -190,17 +196,17 @@ def load_context(patient: Patient, today: date, last_checkin_on: date | None) ->
         idds_reservoir_ml=patient.idds_reservoir_ml,
         activated_on=patient.activated_on,
         last_checkin_on=last_checkin_on,
-        last_opioid_dose_on=doses["opioid"],
-        last_adjuvant_dose_on=doses["adjuvant"],
+        last_opioid_dose_on=recent["opioid"],
+        last_adjuvant_dose_on=recent["adjuvant"],
     )
 
 
-def rule_settings(patient: Patient) -> dict[str, tuple[bool, dict[str, Any]]]:
+RuleSettings = dict[str, tuple[bool, dict[str, Any]]]
+
+
+def effective_settings(configs) -> RuleSettings:
     """(enabled, params) per rule: SPEC defaults, then the team's, then the patient's."""
     effective = {code: (True, default_params(code)) for code in RULES}
-    configs = AlertRuleConfig.objects.filter(care_team_id=patient.care_team_id).filter(
-        Q(patient__isnull=True) | Q(patient=patient)
-    )
     # Team defaults first, the patient's override last, so the override wins.
     for config in sorted(configs, key=lambda c: c.patient_id is not None):
         _, params = effective[config.rule]
@@ -208,12 +214,20 @@ def rule_settings(patient: Patient) -> dict[str, tuple[bool, dict[str, Any]]]:
     return effective
 
 
+def rule_settings(patient: Patient) -> RuleSettings:
+    return effective_settings(
+        AlertRuleConfig.objects.filter(care_team_id=patient.care_team_id).filter(
+            Q(patient__isnull=True) | Q(patient=patient)
+        )
+    )
+
+
 def run(
-    patient: Patient, snapshot: Snapshot, *, only: tuple[str, ...] | None = None
+    settings: RuleSettings, snapshot: Snapshot, *, only: tuple[str, ...] | None = None
 ) -> dict[str, Finding | None]:
     """Every enabled rule's verdict on the snapshot (or the rules named in `only`)."""
     verdicts: dict[str, Finding | None] = {}
-    for code, (enabled, params) in rule_settings(patient).items():
+    for code, (enabled, params) in settings.items():
         if enabled and (only is None or code in only):
             verdicts[code] = RULES[code].check(snapshot.window, snapshot.context, params)
     return verdicts
@@ -223,7 +237,70 @@ def evaluate(
     patient: Patient, *, only: tuple[str, ...] | None = None, today: date | None = None
 ) -> dict[str, Finding | None]:
     """Every enabled rule's verdict for the patient today (or the rules named in `only`)."""
-    return run(patient, load(patient, today), only=only)
+    return run(rule_settings(patient), load(patient, today), only=only)
+
+
+# --- The clock's light path ---------------------------------------------------------------
+#
+# The hourly run evaluates the rules whose window closes with time (Rule.scheduled) for
+# every patient. Their snapshot is light: the patient's own fields, the last check-in and
+# the delivered bolus volumes are all they read, loaded for a whole chunk of patients in a
+# few queries. tests/test_clock_rules.py holds the light verdicts equal to the full ones.
+
+
+def load_light(patients: list[Patient]) -> dict[Any, Snapshot]:
+    todays = {p.pk: p.local_today() for p in patients}
+    first = min(todays.values(), default=date.today()) - timedelta(days=WINDOW_DAYS)  # noqa: DTZ011
+    last_checkins = dict(
+        CheckIn.objects.filter(patient__in=list(todays), status="active")
+        .values("patient_id")
+        .annotate(last=Max("local_date"))
+        .values_list("patient_id", "last")
+    )
+    bolus_ml: dict[Any, dict[date, Decimal]] = {}
+    pumps = [p.pk for p in patients if p.idds]
+    for patient_id, when, dose in (
+        PtaBolus.objects.filter(
+            patient__in=pumps,
+            status="active",
+            outcome=PtaBolus.Outcome.DELIVERED,
+            unit="ml",
+            local_date__gte=first,
+        ).values_list("patient_id", "local_date", "dose")
+        if pumps
+        else ()
+    ):
+        days = bolus_ml.setdefault(patient_id, {})
+        days[when] = days.get(when, Decimal(0)) + (dose or 0)
+    return {
+        p.pk: Snapshot(
+            window=Window(
+                today=todays[p.pk],
+                days={when: Day(date=when, bolus_ml=ml) for when, ml in bolus_ml.get(p.pk, {}).items()},
+            ),
+            context=load_context(p, todays[p.pk], last_checkins.get(p.pk), doses=False),
+            last_checkin_at=None,
+        )
+        for p in patients
+    }
+
+
+def settings_of(patients: list[Patient]) -> dict[Any, RuleSettings]:
+    """Each patient's rule settings, for a whole chunk in one query."""
+    configs = list(
+        AlertRuleConfig.objects.filter(
+            Q(care_team_id__in={p.care_team_id for p in patients}, patient__isnull=True)
+            | Q(patient__in=[p.pk for p in patients])
+        )
+    )
+    return {
+        p.pk: effective_settings(
+            c
+            for c in configs
+            if c.patient_id == p.pk or (c.patient_id is None and c.care_team_id == p.care_team_id)
+        )
+        for p in patients
+    }
 
 
 def verdict_map(verdicts: Mapping[str, Finding | None]) -> dict[str, Finding]:

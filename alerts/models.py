@@ -338,3 +338,19 @@ class EvaluationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"evaluate {self.patient_id}"
+
+
+class ClockRun(models.Model):
+    """A periodic job's run for one period, claimed once. Beat ticks more often than the
+    period, so a tick lost to a broker outage is caught up by the next one; a second beat
+    (a common deployment mistake) or a retried tick finds the period taken."""
+
+    job = models.CharField(max_length=40)
+    period = models.DateTimeField()
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "period"], name="one_run_per_job_period")]
+
+    def __str__(self) -> str:
+        return f"{self.job} for {self.period}"

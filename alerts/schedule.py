@@ -11,10 +11,10 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from alerts import dispatch
+from alerts import dispatch, engine
 from alerts.actions.escalation import tier_recipients
 from alerts.actions.evaluation import evaluate_patient
-from alerts.models import Alert, EscalationPolicy, Notification
+from alerts.models import Alert, ClockRun, EscalationPolicy, Notification
 from alerts.rules import SCHEDULED_RULES, default_params
 from care.models import CareTeam, Patient, Role
 from diary.days import missed_days
@@ -30,9 +30,19 @@ DEFAULT_REMINDER_TIME = time(18, 0)
 SCHEDULED_CHUNK = 200
 
 
-def evaluate_time_rules() -> int:
+def evaluate_time_rules(now: datetime | None = None) -> int:
     """Rules whose window closes with time (missed diary, pump refill) need no new record.
-    The cohort is split into chunks, one task each, so a large one never hits a time limit."""
+
+    Once an hour: beat ticks every few minutes and the first tick of the hour claims it
+    (ClockRun), so an hour whose tick the broker lost is caught up minutes later, and two
+    beats run it once. The cohort is split into chunks, one task each, so a large one never
+    hits a time limit; a chunk the broker refuses gives the claim back for the next tick
+    (chunks are idempotent). Returns the patients handed out."""
+    now = now or timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    claim, claimed = ClockRun.objects.get_or_create(job="scheduled-rules", period=hour)
+    if not claimed:
+        return 0
     patients = list(
         Patient.objects.filter(activated_at__isnull=False, withdrawn_at__isnull=True)
         .order_by("pk")
@@ -40,13 +50,33 @@ def evaluate_time_rules() -> int:
     )
     for start in range(0, len(patients), SCHEDULED_CHUNK):
         chunk = [str(pk) for pk in patients[start : start + SCHEDULED_CHUNK]]
-        dispatch.enqueue(dispatch.EVALUATE_SCHEDULED_CHUNK, chunk, skip_when_broker_down=False)
+        if not dispatch.enqueue(dispatch.EVALUATE_SCHEDULED_CHUNK, chunk, skip_when_broker_down=False):
+            claim.delete()
+            logger.warning("hourly rules: the broker refused a chunk; the next tick runs the hour again")
+            return start
     return len(patients)
 
 
-def evaluate_scheduled(patient_ids: list[str]) -> None:
-    for patient_id in patient_ids:
-        evaluate_patient(patient_id=patient_id, only=SCHEDULED_RULES)
+def evaluate_scheduled(patient_ids: list[str]) -> int:
+    """The hourly run for one chunk, light: the clock's rules run in memory on a light
+    snapshot (engine.load_light, a few queries for the whole chunk); only a patient for
+    whom one of them finds something that no unresolved alert holds yet goes through the
+    full write path (patient lock, cooldown, alert, triage row). Returns how many did."""
+    patients = list(Patient.objects.filter(pk__in=patient_ids, withdrawn_at__isnull=True))
+    snapshots = engine.load_light(patients)
+    settings = engine.settings_of(patients)
+    held = set(
+        Alert.objects.filter(patient__in=patients, rule__in=SCHEDULED_RULES)
+        .unresolved()
+        .values_list("patient_id", "rule")
+    )
+    written = 0
+    for patient in patients:
+        verdicts = engine.run(settings[patient.pk], snapshots[patient.pk], only=SCHEDULED_RULES)
+        if any(found and (patient.pk, code) not in held for code, found in verdicts.items()):
+            evaluate_patient(patient_id=patient.pk, only=SCHEDULED_RULES)
+            written += 1
+    return written
 
 
 @transaction.atomic

@@ -269,7 +269,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
     "sweep-evaluations": {"task": "alerts.tasks.sweep_evaluations", "schedule": 60.0},
     "escalate-due": {"task": "alerts.tasks.escalate_due", "schedule": 30.0},
-    "evaluate-scheduled-rules": {"task": "alerts.tasks.evaluate_scheduled_rules", "schedule": 3600.0},
+    # Hourly rules: the tick is frequent, the run once an hour (alerts.schedule.ClockRun).
+    "evaluate-scheduled-rules": {"task": "alerts.tasks.evaluate_scheduled_rules", "schedule": 300.0},
     "send-reminders": {"task": "alerts.tasks.send_reminders", "schedule": 600.0},
     "send-daily-digests": {"task": "alerts.tasks.send_daily_digests", "schedule": 86400.0},
 }

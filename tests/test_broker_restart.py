@@ -19,7 +19,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from alerts import tasks
 from backend.heartbeat import last_heartbeat
 from tests.factories import PatientFactory
 from tests.reliability_helpers import (
@@ -47,10 +46,8 @@ def receiver():
 
 
 @pytest.fixture
-def private_redis(settings, tmp_path, monkeypatch):
-    # This process's broker circuit breaker may trip while Redis is down; it must not
-    # stay tripped for the tests that run next.
-    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
+def private_redis(settings, tmp_path):
+    # The broker circuit breaker may trip while Redis is down: conftest resets it after.
     server = PrivateRedis(tmp_path / "redis.log")
     try:
         server.start()

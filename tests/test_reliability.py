@@ -80,10 +80,9 @@ def shared_broker(short_timeouts):
 
 
 @pytest.fixture
-def private_broker(short_timeouts, tmp_path, monkeypatch):
+def private_broker(short_timeouts, tmp_path):
     """A redis-server of our own, which the test may crash without disturbing anyone."""
-    # The broker circuit breaker trips while Redis is down: not for the tests after this.
-    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
+    # The broker circuit breaker may trip while Redis is down: conftest resets it after.
     server = PrivateRedis(tmp_path / "redis.log")
     try:
         server.start()

@@ -35,7 +35,7 @@ def evaluate_patient(*, patient_id: uuid.UUID | str, only: tuple[str, ...] | Non
         return []
     now = timezone.now()
     snapshot = engine.load(patient)
-    findings = engine.verdict_map(engine.run(patient, snapshot, only=only))
+    findings = engine.verdict_map(engine.run(engine.rule_settings(patient), snapshot, only=only))
     alerts = recent_alerts(patient, now)
     raised = apply_findings(patient=patient, findings=findings, now=now, alerts=alerts)
     referral = update_referral(patient=patient, findings=findings, raised=raised, now=now)

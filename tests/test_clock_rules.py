@@ -1,0 +1,169 @@
+"""The hourly run of the rules that close with time, on its light path.
+
+The light snapshot (engine.load_light) must give every clock rule the verdict the full
+evaluation gives; a chunk costs a fixed number of queries however many patients it holds;
+only a patient with something new goes through the full write path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alerts import engine, schedule
+from alerts.models import Alert, AlertRuleConfig
+from alerts.rules import SCHEDULED_RULES
+from care.models import Patient, PatientStatus
+from diary.services import build_record, store_records
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def at_local(patient: Patient, days_ago: int, hour: int = 9) -> datetime:
+    moment = datetime.combine(
+        patient.local_today() - timedelta(days=days_ago), time(hour), tzinfo=patient.zone
+    )
+    return min(moment, datetime.now(UTC) - timedelta(minutes=5))
+
+
+def store(patient: Patient, kind: str, **data) -> None:
+    """A record stored by the diary's write path, without running the evaluation."""
+    now = datetime.now(UTC)
+    ingest = uuid.uuid4()
+    record = build_record(
+        kind=kind,
+        patient=patient,
+        reporter=patient.user,
+        data={"id": uuid.uuid4(), **data},
+        now=now,
+        ingest_key=ingest,
+    )
+    store_records(records=[(kind, record)], ingest_key=ingest)
+
+
+def activated(patient: Patient, days_ago: int) -> Patient:
+    Patient.objects.filter(pk=patient.pk).update(activated_at=at_local(patient, days_ago))
+    patient.refresh_from_db()
+    return patient
+
+
+def pump(patient: Patient, *, refill_in: int, reservoir_ml: str, daily_ml: str | None) -> Patient:
+    Patient.objects.filter(pk=patient.pk).update(
+        idds=True,
+        idds_max_daily_boluses=6,
+        idds_next_refill_date=patient.local_today() + timedelta(days=refill_in),
+        idds_reservoir_ml=Decimal(reservoir_ml),
+    )
+    patient.refresh_from_db()
+    for days_ago in range(7) if daily_ml else ():
+        store(
+            patient,
+            "bolus",
+            occurred_at=at_local(patient, days_ago),
+            outcome="delivered",
+            dose=Decimal(daily_ml),
+            unit="ml",
+        )
+    return patient
+
+
+@pytest.fixture
+def cohort(team, other_team):
+    """Patients in every situation the clock's rules tell apart, in two teams and zones."""
+    people = {
+        "silent_5_days": activated(PatientFactory(care_team=team), 30),
+        "wrote_today": activated(PatientFactory(care_team=team), 30),
+        "new_no_diary": activated(PatientFactory(care_team=team, timezone="America/New_York"), 2),
+        "never_wrote": activated(PatientFactory(care_team=other_team, timezone="Asia/Tokyo"), 10),
+        "refill_soon": pump(
+            activated(PatientFactory(care_team=team), 30), refill_in=2, reservoir_ml="40", daily_ml=None
+        ),
+        "running_dry": pump(
+            activated(PatientFactory(care_team=team), 30), refill_in=20, reservoir_ml="10", daily_ml="2"
+        ),
+        "pump_fine": pump(
+            activated(PatientFactory(care_team=other_team), 30),
+            refill_in=20,
+            reservoir_ml="100",
+            daily_ml="1",
+        ),
+        "override": activated(PatientFactory(care_team=other_team), 30),
+    }
+    store(people["silent_5_days"], "checkin", recorded_at=at_local(people["silent_5_days"], 5), pain_now=3)
+    for name in ("wrote_today", "refill_soon", "running_dry", "pump_fine"):
+        store(people[name], "checkin", recorded_at=at_local(people[name], 0), pain_now=2)
+    store(people["override"], "checkin", recorded_at=at_local(people["override"], 6), pain_now=2)
+    AlertRuleConfig.objects.create(
+        rule="missed_diary", care_team=other_team, patient=people["override"], params={"alert_days": 10}
+    )
+    AlertRuleConfig.objects.create(rule="pump_refill_due", care_team=other_team, params={"days_before": 5})
+    return people
+
+
+def test_the_light_snapshot_gives_every_clock_rule_the_full_verdict(cohort):
+    patients = list(cohort.values())
+    light = engine.load_light(patients)
+    settings = engine.settings_of(patients)
+
+    for name, patient in cohort.items():
+        full = engine.evaluate(patient, only=SCHEDULED_RULES)
+        assert engine.run(settings[patient.pk], light[patient.pk], only=SCHEDULED_RULES) == full, name
+
+    found = {
+        name: sorted(c for c, f in engine.evaluate(p, only=SCHEDULED_RULES).items() if f)
+        for name, p in cohort.items()
+    }
+    assert found == {
+        "silent_5_days": ["missed_diary"],
+        "wrote_today": [],
+        "new_no_diary": [],
+        "never_wrote": ["missed_diary"],
+        "refill_soon": ["pump_refill_due"],
+        "running_dry": ["pump_refill_due"],
+        "pump_fine": [],
+        "override": [],
+    }
+
+
+def test_the_hourly_run_raises_what_is_new_and_leaves_the_rest_untouched(cohort):
+    before = dict(PatientStatus.objects.values_list("patient_id", "updated_at"))
+
+    assert schedule.evaluate_scheduled([str(p.pk) for p in cohort.values()]) == 4
+
+    raised = sorted((a.patient.display_name, a.rule) for a in Alert.objects.select_related("patient"))
+    names = {p.display_name: name for name, p in cohort.items()}
+    assert sorted((names[n], r) for n, r in raised) == [
+        ("never_wrote", "missed_diary"),
+        ("refill_soon", "pump_refill_due"),
+        ("running_dry", "pump_refill_due"),
+        ("silent_5_days", "missed_diary"),
+    ]
+    after = dict(PatientStatus.objects.values_list("patient_id", "updated_at"))
+    untouched = {name for name, p in cohort.items() if after[p.pk] == before[p.pk]}
+    assert untouched == {"wrote_today", "new_no_diary", "pump_fine", "override"}
+
+    # The next hour: every finding is held by its alert, nobody is written again.
+    assert schedule.evaluate_scheduled([str(p.pk) for p in cohort.values()]) == 0
+    assert Alert.objects.count() == 4
+
+
+# A chunk of the hourly run with nothing new: its patients, their last check-ins, the
+# pumps' boluses, the rule settings and the unresolved clock alerts.
+LIGHT_CHUNK_QUERIES = 5
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_a_chunk_with_nothing_new_costs_the_same_few_queries_whatever_its_size(team, size):
+    patients = [activated(PatientFactory(care_team=team), 1) for _ in range(size)]
+    pump(patients[0], refill_in=20, reservoir_ml="100", daily_ml="1")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert schedule.evaluate_scheduled([str(p.pk) for p in patients]) == 0
+
+    assert len(queries) == LIGHT_CHUNK_QUERIES
