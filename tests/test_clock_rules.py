@@ -7,20 +7,26 @@ only a patient with something new goes through the full write path.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alerts import engine, schedule
-from alerts.models import Alert, AlertRuleConfig
+from alerts.actions.escalation import escalate_due_alerts
+from alerts.models import Alert, AlertRuleConfig, ClockRun, Notification
 from alerts.rules import SCHEDULED_RULES
-from care.models import Patient, PatientStatus
+from care.models import Device, Patient, PatientStatus, TeamRole, User
 from diary.services import build_record, store_records
-from tests.factories import PatientFactory
+from tests.conftest import needs_service
+from tests.factories import ClinicianFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +173,76 @@ def test_a_chunk_with_nothing_new_costs_the_same_few_queries_whatever_its_size(t
         assert schedule.evaluate_scheduled([str(p.pk) for p in patients]) == 0
 
     assert len(queries) == LIGHT_CHUNK_QUERIES
+
+
+# --- The hour is claimed once: caught up after a broker outage, run once by two beats -----
+
+
+def test_an_hour_whose_tick_the_broker_refused_is_caught_up_by_the_next_tick(cohort):
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with mock.patch("celery.app.task.Task.apply_async", side_effect=ConnectionError("broker down")):
+        assert schedule.evaluate_time_rules(now=hour) == 0
+    assert not ClockRun.objects.exists()  # the claim was given back
+    assert not Alert.objects.exists()
+
+    assert schedule.evaluate_time_rules(now=hour + timedelta(minutes=5)) == len(cohort)
+    assert Alert.objects.count() == 4
+    assert schedule.evaluate_time_rules(now=hour + timedelta(minutes=10)) == 0  # the hour is done
+    assert ClockRun.objects.get().period == hour
+
+
+def at_once(*jobs: Callable[[], Any]) -> list[Any]:
+    """Run the jobs in threads released together, as two beats firing the same tick."""
+    start = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            start.wait(timeout=10)
+            results[n] = jobs[n]()
+        except BaseException as exc:  # reported in the test's thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    return results
+
+
+@needs_service("PostgreSQL", connection.vendor == "postgresql")
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_send_no_reminder_digest_escalation_or_hourly_run_twice(team):
+    nurse = ClinicianFactory(team=team, team__team_role=TeamRole.NURSE, email="nurse@example.org")
+    ClinicianFactory(team=team, team__team_role=TeamRole.PAIN_PHYSICIAN, email="doc@example.org")
+    patients = [activated(PatientFactory(care_team=team), 30) for _ in range(3)]
+    for patient in patients:
+        User.objects.filter(pk=patient.user_id).update(reminder_time=time(0, 0))
+        Device.objects.create(user=patient.user, platform="fcm", token=f"phone-{patient.pk}")
+    Alert.objects.create(patient=patients[0], rule="patient_preference", severity="info")
+    due = Alert.objects.create(
+        patient=patients[1],
+        rule="red_flag",
+        severity="urgent",
+        escalation_tier=1,
+        escalation_due_at=datetime.now(UTC) - timedelta(minutes=1),
+    )
+    now = datetime.now(UTC)
+
+    hourly = at_once(
+        lambda: schedule.evaluate_time_rules(now=now), lambda: schedule.evaluate_time_rules(now=now)
+    )
+    at_once(lambda: schedule.send_reminders(now=now), lambda: schedule.send_reminders(now=now))
+    at_once(schedule.send_daily_digests, schedule.send_daily_digests)
+    at_once(lambda: escalate_due_alerts(now), lambda: escalate_due_alerts(now))
+
+    assert sorted(hourly) == [0, len(patients)]
+    assert Notification.objects.filter(kind="reminder").count() == len(patients)
+    assert list(Notification.objects.filter(kind="digest").values_list("recipient", flat=True)) == [nurse.pk]
+    assert due.events.filter(kind="escalated").count() == 1
+    assert Notification.objects.filter(kind="escalation").values("recipient").distinct().count() == 1
