@@ -13,6 +13,7 @@ product's own tables lives in bench/rows.py, imported after.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import json
@@ -65,24 +66,27 @@ def is_sqlite(database: str) -> bool:
 
 def configure_env(*, database: str, broker: str = BENCH_BROKER) -> dict:
     """Bench settings for this process and for the servers it starts. Returns the env."""
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "backend.settings",
-            "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
-            "DJANGO_DEBUG": "false",
-            "DATABASE_URL": database_url(database),
-            "CELERY_BROKER_URL": broker,
-            # Tasks are published to the bench's Redis database, where no worker consumes
-            # them: a request pays the enqueue, as in production, and never the task.
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "LOG_LEVEL": "WARNING",
-            # Tokens outlive the run; the bench logs in once per client.
-            "JWT_ACCESS_MINUTES": "240",
-            "EMAIL_URL": "dummymail://",
-            "CACHE_URL": "locmemcache://",
-        }
-    )
+    os.environ.update(bench_env(database=database, broker=broker))
     return dict(os.environ)
+
+
+def bench_env(*, database: str, broker: str = BENCH_BROKER) -> dict[str, str]:
+    """A bench process's environment: settings are read from it as in production."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "backend.settings",
+        "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+        "DJANGO_DEBUG": "false",
+        "DATABASE_URL": database_url(database),
+        "CELERY_BROKER_URL": broker,
+        # Tasks are published to the bench's Redis database, where no worker consumes
+        # them: a request pays the enqueue, as in production, and never the task.
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "LOG_LEVEL": "WARNING",
+        # Tokens outlive the run; the bench logs in once per client.
+        "JWT_ACCESS_MINUTES": "240",
+        "EMAIL_URL": "dummymail://",
+        "CACHE_URL": "locmemcache://",
+    }
 
 
 def chosen_database(default: str, argv: Sequence[str] | None = None) -> str:
@@ -118,24 +122,50 @@ def add_database_options(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
 
 
+# A migrated database to copy instead of migrating from nothing (bench/smoke.py sets it).
+TEMPLATE_ENV = "BENCH_TEMPLATE_DATABASE"
+SHARED_BROKER_ENV = "BENCH_SHARED_BROKER"
+
+
 def fresh_database(database: str) -> None:
-    """Drop and recreate the bench database, migrate it, and empty the bench broker."""
+    """Drop and recreate the bench database, migrate it, and empty the bench broker. With
+    BENCH_TEMPLATE_DATABASE in the environment, the database starts as a copy of that one
+    (already migrated: the migrate here then finds nothing to do)."""
     step(f"recreating database {database} and migrating")
     if is_sqlite(database):
         Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
     else:
         drop_database(database)
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
+        if os.environ.get(TEMPLATE_ENV):
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(os.environ[TEMPLATE_ENV]))
         with pg_connect("postgres", autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    flush_bench_broker()
+            conn.execute(create)
+    if empty_broker_at_start_and_end():
+        flush_bench_broker()
     call_command("migrate", verbosity=0, interactive=False)
+
+
+def migrated_template(name: str) -> None:
+    """Create `name` and migrate it in a child process (this one keeps no connection to
+    it, so it can serve as a template)."""
+    drop_database(name)
+    with pg_connect("postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    env = {**os.environ, **bench_env(database=name)}
+    subprocess.run(  # noqa: S603 - our own manage.py with the venv's Python
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0", "--no-input"],
+        env=env,
+        check=True,
+    )
 
 
 def finish(database: str, *, keep: bool) -> None:
     """Close Django's connections, empty the bench broker and drop the database (unless
     kept for inspection)."""
     connections.close_all()
-    flush_bench_broker()
+    if empty_broker_at_start_and_end():
+        flush_bench_broker()
     if keep:
         return
     if is_sqlite(database):
@@ -162,8 +192,22 @@ def flush_bench_broker() -> None:
     redis.Redis.from_url(BENCH_BROKER).flushdb()
 
 
-def broker_queue_length(queue: str = "celery") -> int:
-    return int(redis.Redis.from_url(BENCH_BROKER).llen(queue))
+def queued_task_args(task_name: str, queue: str = "celery") -> list[list]:
+    """The arguments of every `task_name` message waiting in the bench broker (kombu's
+    Redis messages: JSON, the body base64 JSON of [args, kwargs, embed])."""
+    out = []
+    for raw in redis.Redis.from_url(BENCH_BROKER).lrange(queue, 0, -1):
+        message = json.loads(raw)
+        if message["headers"].get("task") == task_name:
+            args, _, _ = json.loads(base64.b64decode(message["body"]))
+            out.append(args)
+    return out
+
+
+def empty_broker_at_start_and_end() -> bool:
+    """False when benchmarks run side by side on the bench broker (bench/smoke.py sets
+    BENCH_SHARED_BROKER): one emptying it would lose another's messages."""
+    return not os.environ.get(SHARED_BROKER_ENV)
 
 
 def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
@@ -268,8 +312,12 @@ class Progress:
         return time.perf_counter() - self.started
 
 
+_STARTED = time.perf_counter()
+
+
 def step(message: str) -> None:
-    sys.stderr.write(f"- {message}\n")
+    """A progress message on stderr, with the seconds since the script started."""
+    sys.stderr.write(f"- [{time.perf_counter() - _STARTED:5.1f} s] {message}\n")
     sys.stderr.flush()
 
 
