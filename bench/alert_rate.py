@@ -59,7 +59,7 @@ from zoneinfo import ZoneInfo
 
 import benchlib
 
-DATABASE = benchlib.setup_django("crossroad_bench_alert_rate")
+DATABASE = benchlib.setup("crossroad_bench_alert_rate")
 
 # The product, once Django is set up.
 from django.conf import settings
@@ -600,57 +600,70 @@ def merge(parts: list[dict]) -> dict:
     return merged
 
 
-def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> dict[str, Any]:
-    patient_weeks = len(people) * args.weeks
-    kind_of = {p.patient.pk: p.kind for p in people}
+RULE_HEADER = [
+    "rule",
+    "severity",
+    "finding-days",
+    "opened",
+    "raised",
+    "deduped",
+    "cooldown",
+    "no new evid.",
+    "alerts/pt-week",
+    "suppressed",
+]
 
-    def week(moment: datetime) -> int:
-        return (moment.astimezone(ZONE).date() - START).days // 7
 
-    alerts = list(Alert.objects.values_list("patient_id", "rule", "severity", "created_at"))
+def deduped(outcomes: Counter) -> int:
+    return outcomes["dedup_updated"] + outcomes["dedup_unchanged"] + outcomes["dedup_raised"]
+
+
+def rule_table(sim: dict[str, Any], alerts: list[tuple], patient_weeks: int) -> list[list]:
+    """Per rule of the registry, then all rules: finding-days, what became of them, and
+    the alerts per patient-week."""
     raised = Counter(
         AlertEvent.objects.filter(kind=AlertEvent.Kind.SEVERITY_RAISED).values_list("alert__rule", flat=True)
     )
     opened = Counter(rule for _, rule, _, _ in alerts)
     finding_days = Counter(code for _, _, code in sim["finding_days"])
-    rows = []
-    for code in RULES:
-        o = sim["outcomes"][code]
-        fd = finding_days[code]
-        rows.append(
-            [
-                code,
-                RULES[code].severity,
-                fd,
-                opened[code],
-                raised[code],
-                o["dedup_updated"] + o["dedup_unchanged"] + o["dedup_raised"],
-                o["cooldown"],
-                o["no_new_evidence"],
-                f"{opened[code] / patient_weeks:.3f}",
-                f"{1 - opened[code] / fd:.0%}" if fd else "-",
-            ]
+    outcomes = sim["outcomes"]
+
+    def row(label, severity, fd, n_opened, n_raised, n_deduped, cooldown, no_new) -> list:
+        suppressed = f"{1 - n_opened / fd:.0%}" if fd else "-"
+        per_week = f"{n_opened / patient_weeks:.3f}"
+        return [label, severity, fd, n_opened, n_raised, n_deduped, cooldown, no_new, per_week, suppressed]
+
+    table_rows = [
+        row(
+            code,
+            RULES[code].severity,
+            finding_days[code],
+            opened[code],
+            raised[code],
+            deduped(outcomes[code]),
+            outcomes[code]["cooldown"],
+            outcomes[code]["no_new_evidence"],
         )
-    total_fd = sum(finding_days.values())
-    rows.append(
-        [
+        for code in RULES
+    ]
+    table_rows.append(
+        row(
             "all rules",
             "",
-            total_fd,
+            sum(finding_days.values()),
             len(alerts),
             sum(raised.values()),
-            sum(
-                o["dedup_updated"] + o["dedup_unchanged"] + o["dedup_raised"]
-                for o in sim["outcomes"].values()
-            ),
-            sum(o["cooldown"] for o in sim["outcomes"].values()),
-            sum(o["no_new_evidence"] for o in sim["outcomes"].values()),
-            f"{len(alerts) / patient_weeks:.3f}",
-            f"{1 - len(alerts) / total_fd:.0%}" if total_fd else "-",
-        ]
+            sum(deduped(o) for o in outcomes.values()),
+            sum(o["cooldown"] for o in outcomes.values()),
+            sum(o["no_new_evidence"] for o in outcomes.values()),
+        )
     )
-    weeks_any = {(pid, week(at)) for pid, _, _, at in alerts}
-    weeks_paged = {(pid, week(at)) for pid, _, severity, at in alerts if severity != "info"}
+    return table_rows
+
+
+def trajectory_table(people: list[Person], alerts: list[tuple], weeks_any: set, weeks: int) -> list[list]:
+    """Per trajectory: alerts and paging alerts per patient-week, weeks with an alert."""
+    kind_of = {p.patient.pk: p.kind for p in people}
     by_kind: dict[str, Counter] = defaultdict(Counter)
     for pid, _, severity, _ in alerts:
         by_kind[kind_of[pid]]["all"] += 1
@@ -659,23 +672,23 @@ def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> d
     weeks_by_kind = defaultdict(set)
     for pid, w in weeks_any:
         weeks_by_kind[kind_of[pid]].add((pid, w))
-    kind_rows = [
+    return [
         [
             kind,
             population[kind],
-            f"{by_kind[kind]['all'] / (population[kind] * args.weeks):.2f}",
-            f"{by_kind[kind]['paged'] / (population[kind] * args.weeks):.2f}",
-            f"{len(weeks_by_kind[kind]) / (population[kind] * args.weeks):.0%}",
+            f"{by_kind[kind]['all'] / (population[kind] * weeks):.2f}",
+            f"{by_kind[kind]['paged'] / (population[kind] * weeks):.2f}",
+            f"{len(weeks_by_kind[kind]) / (population[kind] * weeks):.0%}",
         ]
         for kind in TRAJECTORIES
         if population[kind]
     ]
-    outbox = Counter(Notification.objects.values_list("kind", "channel"))
-    referrals = ReferralRecommendation.objects.count()
 
+
+def print_cohort(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> None:
     print()
     print(
-        f"cohort: {len(people)} patients x {args.weeks} weeks = {patient_weeks} patient-weeks; "
+        f"cohort: {len(people)} patients x {args.weeks} weeks = {len(people) * args.weeks} patient-weeks; "
         f"{sim['syncs']:,} syncs ({dict(sim['answers'])}), {sim['evaluations']:,} evaluations; "
         f"simulated in {elapsed:.0f} s"
     )
@@ -685,53 +698,53 @@ def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> d
     print(
         f"  team policy: resolve after {args.resolve_days} days; cooldown {cooldown_hours()} h after resolution"
     )
+
+
+def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> dict[str, Any]:
+    """Print the alert burden by rule and by trajectory; returns the RESULT figures."""
+    patient_weeks = len(people) * args.weeks
+
+    def week(moment: datetime) -> int:
+        return (moment.astimezone(ZONE).date() - START).days // 7
+
+    alerts = list(Alert.objects.values_list("patient_id", "rule", "severity", "created_at"))
+    paging = [a for a in alerts if a[2] != "info"]
+    weeks_any = {(pid, week(at)) for pid, _, _, at in alerts}
+    share_any = len(weeks_any) / patient_weeks
+    share_paged = len({(pid, week(at)) for pid, _, _, at in paging}) / patient_weeks
+    by_rule = rule_table(sim, alerts, patient_weeks)
+
+    print_cohort(args, people, sim, elapsed)
     print()
-    print(
-        benchlib.table(
-            rows,
-            [
-                "rule",
-                "severity",
-                "finding-days",
-                "opened",
-                "raised",
-                "deduped",
-                "cooldown",
-                "no new evid.",
-                "alerts/pt-week",
-                "suppressed",
-            ],
-        )
-    )
+    print(benchlib.table(by_rule, RULE_HEADER))
     print("  finding-days: patient-days on which the rule was met at least once; deduped, cooldown and")
     print("  'no new evid.' count evaluations; suppressed = 1 - opened / finding-days")
     print()
-    share_any = len(weeks_any) / patient_weeks
-    share_paged = len(weeks_paged) / patient_weeks
     print(
-        f"alerts per patient-week: {len(alerts) / patient_weeks:.3f} (urgent+warning: "
-        f"{sum(1 for a in alerts if a[2] != 'info') / patient_weeks:.3f})"
+        f"alerts per patient-week: {len(alerts) / patient_weeks:.3f} "
+        f"(urgent+warning: {len(paging) / patient_weeks:.3f})"
     )
     print(
         f"patient-weeks with at least one alert: {share_any:.1%} (urgent or warning: {share_paged:.1%}); "
-        f"PRO-TECT: {PRO_TECT_SHARE:.0%} of weekly surveys"
+        f"PRO-TECT: {PRO_TECT_SHARE:.0%} of weekly surveys; ratio {share_any / PRO_TECT_SHARE:.2f}"
     )
-    print(f"referral recommendations created: {referrals}")
-    print(f"outbox rows: {dict(outbox)}")
+    print(f"referral recommendations created: {ReferralRecommendation.objects.count()}")
+    print(f"outbox rows: {dict(Counter(Notification.objects.values_list('kind', 'channel')))}")
     print()
     print(
         benchlib.table(
-            kind_rows, ["trajectory", "patients", "alerts/pt-week", "urgent+warning", "weeks with alert"]
+            trajectory_table(people, alerts, weeks_any, args.weeks),
+            ["trajectory", "patients", "alerts/pt-week", "urgent+warning", "weeks with alert"],
         )
     )
     return {
         "alerts_per_patient_week": round(len(alerts) / patient_weeks, 4),
-        "paged_per_patient_week": round(sum(1 for a in alerts if a[2] != "info") / patient_weeks, 4),
+        "paged_per_patient_week": round(len(paging) / patient_weeks, 4),
         "share_weeks_any": round(share_any, 4),
         "share_weeks_paged": round(share_paged, 4),
-        "finding_days": total_fd,
+        "finding_days": by_rule[-1][2],
         "opened": len(alerts),
-        "by_rule": {code: opened[code] for code in RULES},
+        "by_rule": {r[0]: r[3] for r in by_rule[:-1]},
     }
 
 

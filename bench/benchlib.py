@@ -1,6 +1,6 @@
 """Plumbing shared by the benchmarks in bench/ (not a benchmark itself).
 
-Each benchmark calls setup_django() once at its top, before importing the product, then
+Each benchmark calls setup() once at its top, before importing the product, then
 in main() fresh_database() (its own PostgreSQL database, dropped and recreated, migrated),
 prints a progress line while it runs and a summary with both measurements and their
 ratio, a `RESULT {json}` line, and finish(). Nothing here asserts a time: the machine is
@@ -64,9 +64,10 @@ def is_sqlite(database: str) -> bool:
     return database.startswith("sqlite://")
 
 
-def configure_env(*, database: str, broker: str = BENCH_BROKER) -> dict:
+def configure_env(*, database: str, eager: bool = False, broker: str = BENCH_BROKER, **extra: str) -> dict:
     """Bench settings for this process and for the servers it starts. Returns the env."""
     os.environ.update(bench_env(database=database, broker=broker))
+    os.environ.update({"CELERY_TASK_ALWAYS_EAGER": "true" if eager else "false", **extra})
     return dict(os.environ)
 
 
@@ -102,7 +103,7 @@ def chosen_database(default: str, argv: Sequence[str] | None = None) -> str:
     return known.database
 
 
-def setup_django(default_database: str) -> str:
+def setup(default_database: str) -> str:
     """Point Django at the bench's own database and set it up; returns the database.
 
     Each script calls this once, at the top, before it imports the product: settings are
@@ -110,10 +111,18 @@ def setup_django(default_database: str) -> str:
     creates the database (fresh_database) before the first query."""
     database = chosen_database(default_database)
     configure_env(database=database)
+    setup_django(migrate=False)
+    return database
+
+
+def setup_django(*, migrate: bool = True) -> None:
+    """django.setup() for the environment configure_env() set; with `migrate`, migrate the
+    database (which must exist)."""
     # whitenoise warns when collectstatic never ran; the benchmarks serve no static files.
     warnings.filterwarnings("ignore", message="No directory at")
     django.setup()
-    return database
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
 
 
 def add_database_options(parser: argparse.ArgumentParser, default: str) -> None:
@@ -135,23 +144,27 @@ def fresh_database(database: str) -> None:
     if is_sqlite(database):
         Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
     else:
-        drop_database(database)
-        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))
-        if os.environ.get(TEMPLATE_ENV):
-            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(os.environ[TEMPLATE_ENV]))
-        with pg_connect("postgres", autocommit=True) as conn:
-            conn.execute(create)
+        recreate_database(database, template=os.environ.get(TEMPLATE_ENV) or None)
     if empty_broker_at_start_and_end():
         flush_bench_broker()
     call_command("migrate", verbosity=0, interactive=False)
 
 
+def recreate_database(name: str, *, template: str | None = None) -> None:
+    """Drop the database (closing its sessions) and create it empty, or as a copy of
+    `template`."""
+    drop_database(name)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with pg_connect("postgres", autocommit=True) as conn:
+        conn.execute(create)
+
+
 def migrated_template(name: str) -> None:
     """Create `name` and migrate it in a child process (this one keeps no connection to
     it, so it can serve as a template)."""
-    drop_database(name)
-    with pg_connect("postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    recreate_database(name)
     env = {**os.environ, **bench_env(database=name)}
     subprocess.run(  # noqa: S603 - our own manage.py with the venv's Python
         [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0", "--no-input"],

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 import benchlib
 
-DATABASE = benchlib.setup_django("crossroad_bench_evaluate")
+DATABASE = benchlib.setup("crossroad_bench_evaluate")
 
 # The product, once Django is set up.
 import rows

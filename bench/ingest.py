@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 import benchlib
 
-DATABASE = benchlib.setup_django("crossroad_bench_ingest")
+DATABASE = benchlib.setup("crossroad_bench_ingest")
 
 # The product, once Django is set up.
 import rows

@@ -4,7 +4,7 @@ Tables, columns and values come from the diary's models and its write path: a ro
 `diary.services.build_record` makes of a validated item, so the raw baselines and the
 bulk loads store exactly what the API stores (fingerprint, local day, lateness, derived
 values), and a new column or code reaches them without an edit here. Imported after
-benchlib.setup_django().
+benchlib.setup().
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 import benchlib
 
-DATABASE = benchlib.setup_django("crossroad_bench_triage")
+DATABASE = benchlib.setup("crossroad_bench_triage")
 
 # The product, once Django is set up.
 import rows
