@@ -642,6 +642,23 @@ def print_breakdown(breakdown: dict, size: int) -> None:
     print(benchlib.table(table_rows, ["type", "fresh", "reused", "fields build", "fresh/reused"]))
 
 
+def measure_against_raw(
+    args, api_patients: list[Patient], raw_builders: list[rows.Builder], diaries
+) -> tuple:
+    """Under gunicorn: the rounds (API, executemany, COPY), then the exactly-once checks."""
+    with benchlib.Gunicorn(workers=args.workers, threads=args.threads, env=dict(os.environ)) as server:
+        benchlib.step(f"gunicorn up on 127.0.0.1:{server.port}; logging in {args.clients} patients")
+        tokens = [benchlib.login(server.port, p.user.username, USER_SECRET) for p in api_patients]
+        results = []
+        for round_no in range(1, args.rounds + 1):
+            records = args.clients * args.batches * args.batch_size
+            benchlib.step(f"round {round_no}/{args.rounds}: {records:,} records per side")
+            results.append(run_round(server.port, tokens, diaries, raw_builders, args))
+        benchlib.step("checking: rows stored exactly once, retries are duplicates, one task per sync")
+        checks = check_exactly_once(server.port, tokens, results, [p.pk for p in api_patients], args)
+    return results, checks
+
+
 # --- main --------------------------------------------------------------------------------------------
 
 
@@ -667,18 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     diaries = [Diary(random.Random(rng.random())) for _ in range(args.clients)]
     benchlib.close_django_connections()
 
-    with benchlib.Gunicorn(workers=args.workers, threads=args.threads, env=dict(os.environ)) as server:
-        benchlib.step(f"gunicorn up on 127.0.0.1:{server.port}; logging in {args.clients} patients")
-        tokens = [benchlib.login(server.port, p.user.username, USER_SECRET) for p in api_patients]
-        results = []
-        for round_no in range(1, args.rounds + 1):
-            benchlib.step(
-                f"round {round_no}/{args.rounds}: {args.clients * args.batches * args.batch_size:,} records per side"
-            )
-            results.append(run_round(server.port, tokens, diaries, raw_builders, args))
-        benchlib.step("checking: rows stored exactly once, retries are duplicates, one task per sync")
-        checks = check_exactly_once(server.port, tokens, results, [p.pk for p in api_patients], args)
-
+    results, checks = measure_against_raw(args, api_patients, raw_builders, diaries)
     breakdown = None
     if not args.no_breakdown:
         benchlib.step("in-process breakdown of one sync (Django test client, same settings)")
