@@ -978,6 +978,22 @@ def print_walk(walked: dict, patients: int, first_page_ms: float) -> None:
         )
 
 
+def measure(args, loaded: dict) -> tuple[dict, dict, dict | None, dict, dict]:
+    """The pages compared, their plans, the walk through `next` and the variants."""
+    clinician = loaded["clinician"]
+    client = api_client(clinician)
+    with benchlib.pg_connect(DATABASE, autocommit=True) as raw:
+        pages = compare_pages(client, raw, clinician, args.repeat)
+        benchlib.step("EXPLAIN ANALYZE of the API's page query (as Django sent it) and of the baseline")
+        plans = {
+            "API first page": explain(raw, pages["page_query"]),
+            "baseline SQL": explain(raw, PAGE_SQL, {"user": clinician.pk, "limit": 51}),
+        }
+        walked = None if args.no_walk else walk_list(client, raw, clinician, args.patients, plans)
+        variants, team_labels = time_variants(raw, clinician, loaded, args) if args.plans else ({}, {})
+    return pages, plans, walked, variants, team_labels
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     benchlib.print_header(
@@ -996,19 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
     load_seconds = time.perf_counter() - started
     benchlib.step(f"loaded in {load_seconds:.0f} s: {loaded['counts']}, database {loaded['db_size']}")
 
-    clinician = loaded["clinician"]
-    client = api_client(clinician)
-    raw = benchlib.pg_connect(DATABASE, autocommit=True)
-    pages = compare_pages(client, raw, clinician, args.repeat)
-    benchlib.step("EXPLAIN ANALYZE of the API's page query (as Django sent it) and of the baseline")
-    plans = {
-        "API first page": explain(raw, pages["page_query"]),
-        "baseline SQL": explain(raw, PAGE_SQL, {"user": clinician.pk, "limit": 51}),
-    }
-    walked = None if args.no_walk else walk_list(client, raw, clinician, args.patients, plans)
-    variants, team_labels = time_variants(raw, clinician, loaded, args) if args.plans else ({}, {})
-    raw.close()
-
+    pages, plans, walked, variants, team_labels = measure(args, loaded)
     api, base = benchlib.summary_ms(pages["times"]["api"]), benchlib.summary_ms(pages["times"]["sql"])
     print_data(args, loaded, load_seconds)
     print_pages(pages)
