@@ -48,6 +48,7 @@ from django.db import connection
 
 from alerts import engine
 from alerts.actions.evaluation import evaluate_patient
+from alerts.actions.lifecycle import box2_criteria
 from alerts.models import Alert, AlertEvent, ReferralRecommendation
 from alerts.rules import RULES, SCHEDULED_RULES
 from care.models import CareTeam, Patient, Role, TeamMembership, TeamRole, User
@@ -221,7 +222,7 @@ def seed_handled_alerts(patient: Patient, first: date, years: int) -> None:
             rule=rule,
             severity=RULES[rule].severity,
             status=Alert.Status.RESOLVED,
-            box2_criteria=[RULES[rule].box2, 7],
+            box2_criteria=box2_criteria(patient, rule),
             evidence={"days": []},
             record_ids=[str(uuid.uuid4()) for _ in range(3)],
             created_at=created,
