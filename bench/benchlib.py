@@ -42,6 +42,7 @@ from django.test.utils import CaptureQueriesContext
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
+# The product imported from this checkout (the script's own directory is bench/).
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -67,6 +68,7 @@ def is_sqlite(database: str) -> bool:
 def configure_env(*, database: str, eager: bool = False, broker: str = BENCH_BROKER, **extra: str) -> dict:
     """Bench settings for this process and for the servers it starts. Returns the env."""
     os.environ.update(bench_env(database=database, broker=broker))
+    # Eager only for a script that wants the tasks run in-process instead of queued.
     os.environ.update({"CELERY_TASK_ALWAYS_EAGER": "true" if eager else "false", **extra})
     return dict(os.environ)
 
@@ -78,10 +80,9 @@ def bench_env(*, database: str, broker: str = BENCH_BROKER) -> dict[str, str]:
         "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
         "DJANGO_DEBUG": "false",
         "DATABASE_URL": database_url(database),
-        "CELERY_BROKER_URL": broker,
         # Tasks are published to the bench's Redis database, where no worker consumes
         # them: a request pays the enqueue, as in production, and never the task.
-        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CELERY_BROKER_URL": broker,
         "LOG_LEVEL": "WARNING",
         # Tokens outlive the run; the bench logs in once per client.
         "JWT_ACCESS_MINUTES": "240",
