@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ENV := DJANGO_DEBUG=true
 
-.PHONY: install locale run test lint bench-ingest clean
+.PHONY: install locale run test lint clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "Crossroad needs Python 3.11")'
@@ -54,7 +54,11 @@ clean:
 # database on 127.0.0.1:5432 (and uses Redis database 15), prints both measurements and
 # their ratio, and drops what it created. Options go in BENCH_ARGS, e.g.
 # `make bench-ingest BENCH_ARGS="--workers 3 --rounds 3"`; `--help` lists them.
-.PHONY: bench-evaluate bench-triage bench-alert-rate
+# `make bench-smoke` runs all four at a tiny size (CI does, after the tests).
+.PHONY: bench-smoke bench-ingest bench-evaluate bench-triage bench-alert-rate
+
+bench-smoke: install
+	$(BIN)/python bench/smoke.py $(BENCH_ARGS)
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)

@@ -2,10 +2,10 @@
 
 Issue 4 "Performance". A cohort of patients (default 120; --patients 300 for "a few
 hundred") with mixed trajectories keeps a diary for 8 weeks, fed day by day through the
-real write path: diary.sync.sync_batch (validation, build_record, store_records), whose
-commit announcement writes the EvaluationRequest and enqueues the evaluation task (to
-Redis database 15, where nobody consumes it); this process then does what that task does
-on a worker, alerts.services.evaluate_patient and schedule.evaluation_done. Notification
+real write path: diary.sync.sync_batch (diary.ingest: validation, build_record,
+store_records), whose commit announcement writes the EvaluationRequest and enqueues the
+evaluation task (to Redis database 15, where nobody consumes it); this process then does
+what that task does on a worker, alerts.queue.evaluate_and_clear. Notification
 rows are written to the outbox as in production; their delivery tasks wait in Redis too.
 The clock is django.utils.timezone.now, patched to each simulated moment. The cohort is
 split over --workers processes (patients are independent, so the split does not change
@@ -20,8 +20,9 @@ Each simulated day (Europe/Rome):
   days per severity (--resolve-days), and the action taken works six times in ten (pain
   relief, an opioid started, a laxative, pump titration); referrals are accepted after 2
   days and completed 10 days later; pumps are refilled on their date;
-- 21:00 the scheduled rules (missed diary, pump refill) for the patients who did not
-  sync that day (those who did were evaluated with every rule after their sync).
+- 21:00 the scheduled rules (alerts.schedule.evaluate_scheduled: the rules whose registry
+  entry says they run on the clock) for the patients who did not sync that day (those who
+  did were evaluated with every rule after their sync).
 
 Trajectories (shares of the cohort): controlled pain, persistent pain on opioids, rapid
 deterioration (half of them with limited prognosis), neuropathic pain, cancer survivors,
@@ -32,7 +33,8 @@ It prints, per rule, the patient-days on which the rule was met ("finding-days")
 alerts opened, what dedup (an unresolved alert already there), cooldown (72 h after
 resolution) and "no new evidence after cooldown" suppressed, and alerts per patient-week;
 overall and per trajectory, the share of patient-weeks with at least one alert (PRO-TECT:
-34% of weekly surveys raised one), and the outbox rows.
+34% of weekly surveys raised one; the ratio printed is this share over PRO-TECT's), and
+the outbox rows. Every synced item must be answered `created`, or the run fails.
 
     .venv/bin/python bench/alert_rate.py
     .venv/bin/python bench/alert_rate.py --patients 300
@@ -41,9 +43,9 @@ overall and per trajectory, the share of patient-weeks with at least one alert (
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -51,12 +53,27 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
 import benchlib
+
+DATABASE = benchlib.setup("crossroad_bench_alert_rate")
+
+# The product, once Django is set up.
+from django.conf import settings
+
+from alerts import queue, schedule
+from alerts.actions import evaluation
+from alerts.actions.lifecycle import acknowledge_alert, resolve_alert
+from alerts.actions.referrals import move_referral
+from alerts.models import Alert, AlertEvent, Notification, ReferralRecommendation
+from alerts.rules import RULES
+from care.models import CareTeam, Patient, Role, TeamMembership, TeamRole, User
+from care.services import update_patient
+from diary import catalog
+from diary.sync import sync_batch
 
 ZONE = ZoneInfo("Europe/Rome")
 START = date(2026, 2, 2)  # a Monday; the 8 weeks cross the spring DST change (29 March)
@@ -71,21 +88,19 @@ TRAJECTORIES = {
     "missed_days": 0.15,
     "gi_cluster": 0.10,
 }
-NEUROPATHIC = (
-    "burning",
-    "painful_cold",
-    "electric_shocks",
-    "tingling",
-    "pins_and_needles",
-    "numbness",
-    "itching",
-)
-INTERFERENCE = ("general_activity", "mood", "walking", "work", "relations", "sleep", "enjoyment")
-RED_FLAGS = ("new_limb_weakness", "saddle_numbness", "sleepy_slow_breathing", "new_incontinence")
+NEUROPATHIC = tuple(catalog.NEUROPATHIC_DESCRIPTORS)
+INTERFERENCE = tuple(catalog.INTERFERENCE_ITEMS)
+RED_FLAGS = tuple(catalog.RED_FLAGS)
 PRO_TECT_SHARE = 0.34
+# What the team's action does when it works, by the rule of the alert it resolved (see
+# Person.treat); every code must be a rule of the registry.
+PAIN_RELIEF = ("persistent_pain", "pain_interference", "refractory_neuropathic", "survivor_pain")
+TREATED = {*PAIN_RELIEF, "uncontrolled_pain_no_opioid", "rapid_deterioration", "limiting_adverse_effects"}
+TREATED |= {"symptom_cluster", "pta_overuse"}
+assert set(RULES) >= TREATED, f"rules the simulation treats are not in the registry: {TREATED - set(RULES)}"
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -99,10 +114,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--red-flag-rate", type=float, default=0.002, help="per check-in (0.002)")
     parser.add_argument("--workers", type=int, default=2, help="processes, each a share of the cohort (2)")
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead (one process)")
-    parser.add_argument("--database", default="crossroad_bench_alert_rate", help="dropped and recreated")
-    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    benchlib.add_database_options(parser, "crossroad_bench_alert_rate")
     parser.add_argument("--seed", type=int, default=6)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def clamp(value: float, low: int = 0, high: int = 10) -> int:
@@ -175,7 +189,7 @@ class Person:
         """The team acted on a resolved alert; it works about six times in ten."""
         if self.rng.random() >= 0.6:
             return
-        if rule in ("persistent_pain", "pain_interference", "refractory_neuropathic", "survivor_pain"):
+        if rule in PAIN_RELIEF:
             self.relief += self.rng.uniform(1.0, 2.0)
         elif rule == "uncontrolled_pain_no_opioid":
             self.opioid = True
@@ -320,8 +334,6 @@ class Person:
 
 
 def seed(args: argparse.Namespace, rng: random.Random) -> tuple[list[Person], Any, Any]:
-    from care.models import CareTeam, Patient, Role, TeamMembership, TeamRole, User
-
     team = CareTeam.objects.create(name="Bench alert-rate team")
     nurse = User.objects.create(username="bench-nurse", role=Role.CLINICIAN, email="nurse@bench.invalid")
     doctor = User.objects.create(username="bench-doctor", role=Role.CLINICIAN, email="doctor@bench.invalid")
@@ -365,7 +377,8 @@ def seed(args: argparse.Namespace, rng: random.Random) -> tuple[list[Person], An
 
 
 class Tally:
-    """Observes alerts.services (wraps, never changes) to count findings and outcomes."""
+    """Observes the evaluation write path (wraps, never changes) to count findings and
+    what became of them."""
 
     def __init__(self):
         self.finding_days: set[tuple] = set()
@@ -375,50 +388,38 @@ class Tally:
         self.eval_seconds = 0.0
 
     def install(self, stack: list) -> None:
-        from alerts import services
-
-        original_apply = services.apply_findings
-        original_open = services.open_alert
-        original_update = services.update_alert
-        original_quiet = services.quiet_after_resolution
+        """Patch alerts.actions.evaluation's steps (and its callers' name for
+        evaluate_patient) with counting wrappers; the patchers go on `stack`."""
+        originals = {
+            name: getattr(evaluation, name)
+            for name in ("apply_findings", "open_alert", "update_alert", "quiet_after_resolution")
+        }
+        original_evaluate = evaluation.evaluate_patient
 
         def apply_findings(*, patient, findings, now):
             today = now.astimezone(patient.zone).date()
             for code in findings:
                 self.findings[code] += 1
                 self.finding_days.add((patient.pk, today, code))
-            return original_apply(patient=patient, findings=findings, now=now)
+            return originals["apply_findings"](patient=patient, findings=findings, now=now)
 
         def open_alert(*, patient, finding, now):
             self.outcomes[finding.rule]["opened"] += 1
-            return original_open(patient=patient, finding=finding, now=now)
+            return originals["open_alert"](patient=patient, finding=finding, now=now)
 
         def update_alert(*, alert, finding, now):
-            from alerts.rules import SEVERITY_RANK
-
-            new_records = set(finding.record_ids) - set(alert.record_ids)
-            raised = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert.severity]
-            outcome = "raised" if raised else "updated" if new_records else "unchanged"
+            raised = originals["update_alert"](alert=alert, finding=finding, now=now)
+            # update_alert answers "raised"; it touches last_triggered_at only on new evidence.
+            outcome = "raised" if raised else "updated" if alert.last_triggered_at == now else "unchanged"
             self.outcomes[finding.rule][f"dedup_{outcome}"] += 1
-            return original_update(alert=alert, finding=finding, now=now)
+            return raised
 
         def quiet_after_resolution(resolved, finding, now):
-            quiet = original_quiet(resolved, finding, now)
+            quiet = originals["quiet_after_resolution"](resolved, finding, now)
             if quiet:
-                in_cooldown = now - resolved.resolved_at < services.cooldown()
+                in_cooldown = now - resolved.resolved_at < evaluation.cooldown()
                 self.outcomes[finding.rule]["cooldown" if in_cooldown else "no_new_evidence"] += 1
             return quiet
-
-        for name, wrapper in (
-            ("apply_findings", apply_findings),
-            ("open_alert", open_alert),
-            ("update_alert", update_alert),
-            ("quiet_after_resolution", quiet_after_resolution),
-        ):
-            patcher = mock.patch.object(services, name, wrapper)
-            patcher.start()
-            stack.append(patcher)
-        original_evaluate = services.evaluate_patient
 
         def evaluate_patient(**kwargs):
             started = time.perf_counter()
@@ -428,9 +429,19 @@ class Tally:
                 self.evaluations += 1
                 self.eval_seconds += time.perf_counter() - started
 
-        patcher = mock.patch.object(services, "evaluate_patient", evaluate_patient)
-        patcher.start()
-        stack.append(patcher)
+        wrappers = {
+            (evaluation, "apply_findings"): apply_findings,
+            (evaluation, "open_alert"): open_alert,
+            (evaluation, "update_alert"): update_alert,
+            (evaluation, "quiet_after_resolution"): quiet_after_resolution,
+            # The worker's task and the beat reach it through these modules' names.
+            (queue, "evaluate_patient"): evaluate_patient,
+            (schedule, "evaluate_patient"): evaluate_patient,
+        }
+        for (owner, name), wrapper in wrappers.items():
+            patcher = mock.patch.object(owner, name, wrapper)
+            patcher.start()
+            stack.append(patcher)
 
 
 class Clock:
@@ -448,77 +459,81 @@ class Clock:
 # --- the simulation -------------------------------------------------------------------------------
 
 
+def sync_mornings(args, people: list[Person], d: int, day: date, clock: Clock) -> tuple[set, Counter]:
+    """09:00-10:00: each patient keeping the diary today syncs one batch, then the worker's
+    task runs for them. Returns who synced and the answers."""
+    synced, answers = set(), Counter()
+    for i, person in enumerate(people):
+        if d in person.missed:
+            continue
+        offset = i * 3600 // len(people)  # syncs spread over 09:00-10:00
+        now = clock.at(day, 9, offset // 60, offset % 60)
+        body = {
+            "checkins": [person.checkin(d, now - timedelta(minutes=5), args.red_flag_rate)],
+            "medications": person.medications(d, day, now),
+            "boluses": person.boluses(now),
+            "adverse_effects": person.adverse_effects(d, now),
+        }
+        answers.update(r["status"] for r in sync_batch(user=person.user, body=body))
+        synced.add(person.patient.pk)
+        # What alerts.tasks.evaluate_patient does on the worker.
+        queue.evaluate_and_clear(patient_id=person.patient.pk)
+    return synced, answers
+
+
+def team_noon(own: list, person_of: dict, resolve_after: dict, d: int, nurse, doctor, now) -> Counter:
+    """12:00: the nurse acknowledges what is open and resolves what has been handled (the
+    action works six times in ten); referrals move on. Returns the rules acted on."""
+    treated: Counter = Counter()
+    for alert in Alert.objects.filter(patient_id__in=own).unresolved().order_by("created_at", "rule"):
+        if alert.status == Alert.Status.OPEN:
+            alert = acknowledge_alert(alert=alert, by=nurse)
+        if (now - alert.created_at).days >= resolve_after[alert.severity]:
+            resolve_alert(alert=alert, by=nurse, resolution="reviewed, plan adjusted")
+            person_of[alert.patient_id].treat(alert.rule, d)
+            treated[alert.rule] += 1
+    status = ReferralRecommendation.Status
+    for referral in ReferralRecommendation.objects.filter(
+        patient_id__in=own, status__in=ReferralRecommendation.OPEN
+    ):
+        age = (now - referral.created_at).days
+        if referral.status == status.SUGGESTED and age >= 2:
+            move_referral(referral=referral, to=status.ACCEPTED, by=doctor)
+        elif referral.status == status.ACCEPTED and age >= 12:
+            move_referral(referral=referral, to=status.COMPLETED, by=doctor)
+    return treated
+
+
+def refill_pumps(people: list[Person], day: date) -> None:
+    """Pumps refilled on their date: the next refill in four weeks."""
+    for person in people:
+        p = person.patient
+        if p.idds and p.idds_next_refill_date and p.idds_next_refill_date <= day:
+            update_patient(
+                patient=p, data={"idds_next_refill_date": p.idds_next_refill_date + timedelta(days=28)}
+            )
+
+
 def simulate(args, people: list[Person], nurse, doctor, clock: Clock, tally: Tally, *, show: bool) -> dict:
     """Run the days for these patients. Evaluations run as the worker runs them: the sync's
     commit announcement writes the EvaluationRequest and enqueues the task (to Redis db 15,
     where nobody consumes it), then this process does what the task does."""
-    from alerts import schedule, services
-    from alerts.models import Alert, ReferralRecommendation
-    from alerts.rules import SCHEDULED_RULES
-    from care.models import Patient
-    from diary.sync import sync_batch
-
     resolve_after = {k: int(v) for k, v in (p.split("=") for p in args.resolve_days.split(","))}
     days = args.weeks * 7
     own = [p.patient.pk for p in people]
     person_of = {p.patient.pk: p for p in people}
     progress = benchlib.Progress("simulated days", days) if show else None
-    syncs = 0
-    answers = Counter()
-    treated = Counter()
+    syncs, answers, treated = 0, Counter(), Counter()
     for d in range(days):
         day = START + timedelta(days=d)
-        synced = set()
-        for i, person in enumerate(people):
-            if d in person.missed:
-                continue
-            offset = i * 3600 // len(people)  # syncs spread over 09:00-10:00
-            now = clock.at(day, 9, offset // 60, offset % 60)
-            body = {
-                "checkins": [person.checkin(d, now - timedelta(minutes=5), args.red_flag_rate)],
-                "medications": person.medications(d, day, now),
-                "boluses": person.boluses(now),
-                "adverse_effects": person.adverse_effects(d, now),
-            }
-            results = sync_batch(user=person.user, body=body)
-            answers.update(r["status"] for r in results)
-            syncs += 1
-            synced.add(person.patient.pk)
-            # What alerts.tasks.evaluate_patient does on the worker.
-            started = clock.now
-            services.evaluate_patient(patient_id=person.patient.pk)
-            schedule.evaluation_done(patient_id=person.patient.pk, started=started)
-
-        # 12:00: the nurse acknowledges what is open and resolves what has been handled.
-        now = clock.at(day, 12)
-        for alert in Alert.objects.filter(patient_id__in=own).unresolved().order_by("created_at", "rule"):
-            if alert.status == Alert.Status.OPEN:
-                alert = services.acknowledge_alert(alert=alert, by=nurse)
-            if (now - alert.created_at).days >= resolve_after[alert.severity]:
-                services.resolve_alert(alert=alert, by=nurse, resolution="reviewed, plan adjusted")
-                person_of[alert.patient_id].treat(alert.rule, d)
-                treated[alert.rule] += 1
-        for referral in ReferralRecommendation.objects.filter(
-            patient_id__in=own, status__in=ReferralRecommendation.OPEN
-        ):
-            age = (now - referral.created_at).days
-            if referral.status == "suggested" and age >= 2:
-                services.move_referral(referral=referral, to="accepted", by=doctor)
-            elif referral.status == "accepted" and age >= 12:
-                services.move_referral(referral=referral, to="completed", by=doctor)
-
-        # Pumps refilled on their date: the next refill in four weeks.
-        for person in people:
-            p = person.patient
-            if p.idds and p.idds_next_refill_date and p.idds_next_refill_date <= day:
-                p.idds_next_refill_date += timedelta(days=28)
-                Patient.objects.filter(pk=p.pk).update(idds_next_refill_date=p.idds_next_refill_date)
-
+        synced, day_answers = sync_mornings(args, people, d, day, clock)
+        syncs += len(synced)
+        answers.update(day_answers)
+        treated.update(team_noon(own, person_of, resolve_after, d, nurse, doctor, clock.at(day, 12)))
+        refill_pumps(people, day)
         # 21:00: the hourly beat's scheduled rules, for those not evaluated after a sync today.
         clock.at(day, 21)
-        for person in people:
-            if person.patient.pk not in synced:
-                services.evaluate_patient(patient_id=person.patient.pk, only=SCHEDULED_RULES)
+        schedule.evaluate_scheduled([p.patient.pk for p in people if p.patient.pk not in synced])
         if progress:
             progress.update(d + 1, f"{syncs:,} syncs, {tally.evaluations:,} evaluations (this process)")
     if progress:
@@ -585,60 +600,70 @@ def merge(parts: list[dict]) -> dict:
     return merged
 
 
-def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> dict[str, Any]:
-    from alerts.models import Alert, AlertEvent, Notification, ReferralRecommendation
-    from alerts.rules import RULES
+RULE_HEADER = [
+    "rule",
+    "severity",
+    "finding-days",
+    "opened",
+    "raised",
+    "deduped",
+    "cooldown",
+    "no new evid.",
+    "alerts/pt-week",
+    "suppressed",
+]
 
-    patient_weeks = len(people) * args.weeks
-    kind_of = {p.patient.pk: p.kind for p in people}
 
-    def week(moment: datetime) -> int:
-        return (moment.astimezone(ZONE).date() - START).days // 7
+def deduped(outcomes: Counter) -> int:
+    return outcomes["dedup_updated"] + outcomes["dedup_unchanged"] + outcomes["dedup_raised"]
 
-    alerts = list(Alert.objects.values_list("patient_id", "rule", "severity", "created_at"))
+
+def rule_table(sim: dict[str, Any], alerts: list[tuple], patient_weeks: int) -> list[list]:
+    """Per rule of the registry, then all rules: finding-days, what became of them, and
+    the alerts per patient-week."""
     raised = Counter(
         AlertEvent.objects.filter(kind=AlertEvent.Kind.SEVERITY_RAISED).values_list("alert__rule", flat=True)
     )
     opened = Counter(rule for _, rule, _, _ in alerts)
     finding_days = Counter(code for _, _, code in sim["finding_days"])
-    rows = []
-    for code in RULES:
-        o = sim["outcomes"][code]
-        fd = finding_days[code]
-        rows.append(
-            [
-                code,
-                RULES[code].severity,
-                fd,
-                opened[code],
-                raised[code],
-                o["dedup_updated"] + o["dedup_unchanged"] + o["dedup_raised"],
-                o["cooldown"],
-                o["no_new_evidence"],
-                f"{opened[code] / patient_weeks:.3f}",
-                f"{1 - opened[code] / fd:.0%}" if fd else "-",
-            ]
+    outcomes = sim["outcomes"]
+
+    def row(label, severity, fd, n_opened, n_raised, n_deduped, cooldown, no_new) -> list:
+        suppressed = f"{1 - n_opened / fd:.0%}" if fd else "-"
+        per_week = f"{n_opened / patient_weeks:.3f}"
+        return [label, severity, fd, n_opened, n_raised, n_deduped, cooldown, no_new, per_week, suppressed]
+
+    table_rows = [
+        row(
+            code,
+            RULES[code].severity,
+            finding_days[code],
+            opened[code],
+            raised[code],
+            deduped(outcomes[code]),
+            outcomes[code]["cooldown"],
+            outcomes[code]["no_new_evidence"],
         )
-    total_fd = sum(finding_days.values())
-    rows.append(
-        [
+        for code in RULES
+    ]
+    table_rows.append(
+        row(
             "all rules",
             "",
-            total_fd,
+            sum(finding_days.values()),
             len(alerts),
             sum(raised.values()),
-            sum(
-                o["dedup_updated"] + o["dedup_unchanged"] + o["dedup_raised"]
-                for o in sim["outcomes"].values()
-            ),
-            sum(o["cooldown"] for o in sim["outcomes"].values()),
-            sum(o["no_new_evidence"] for o in sim["outcomes"].values()),
-            f"{len(alerts) / patient_weeks:.3f}",
-            f"{1 - len(alerts) / total_fd:.0%}" if total_fd else "-",
-        ]
+            sum(deduped(o) for o in outcomes.values()),
+            sum(o["cooldown"] for o in outcomes.values()),
+            sum(o["no_new_evidence"] for o in outcomes.values()),
+        )
     )
-    weeks_any = {(pid, week(at)) for pid, _, _, at in alerts}
-    weeks_paged = {(pid, week(at)) for pid, _, severity, at in alerts if severity != "info"}
+    return table_rows
+
+
+def trajectory_table(people: list[Person], alerts: list[tuple], weeks_any: set, weeks: int) -> list[list]:
+    """Per trajectory: alerts and paging alerts per patient-week, weeks with an alert."""
+    kind_of = {p.patient.pk: p.kind for p in people}
     by_kind: dict[str, Counter] = defaultdict(Counter)
     for pid, _, severity, _ in alerts:
         by_kind[kind_of[pid]]["all"] += 1
@@ -647,23 +672,23 @@ def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> d
     weeks_by_kind = defaultdict(set)
     for pid, w in weeks_any:
         weeks_by_kind[kind_of[pid]].add((pid, w))
-    kind_rows = [
+    return [
         [
             kind,
             population[kind],
-            f"{by_kind[kind]['all'] / (population[kind] * args.weeks):.2f}",
-            f"{by_kind[kind]['paged'] / (population[kind] * args.weeks):.2f}",
-            f"{len(weeks_by_kind[kind]) / (population[kind] * args.weeks):.0%}",
+            f"{by_kind[kind]['all'] / (population[kind] * weeks):.2f}",
+            f"{by_kind[kind]['paged'] / (population[kind] * weeks):.2f}",
+            f"{len(weeks_by_kind[kind]) / (population[kind] * weeks):.0%}",
         ]
         for kind in TRAJECTORIES
         if population[kind]
     ]
-    outbox = Counter(Notification.objects.values_list("kind", "channel"))
-    referrals = ReferralRecommendation.objects.count()
 
+
+def print_cohort(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> None:
     print()
     print(
-        f"cohort: {len(people)} patients x {args.weeks} weeks = {patient_weeks} patient-weeks; "
+        f"cohort: {len(people)} patients x {args.weeks} weeks = {len(people) * args.weeks} patient-weeks; "
         f"{sim['syncs']:,} syncs ({dict(sim['answers'])}), {sim['evaluations']:,} evaluations; "
         f"simulated in {elapsed:.0f} s"
     )
@@ -673,119 +698,107 @@ def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> d
     print(
         f"  team policy: resolve after {args.resolve_days} days; cooldown {cooldown_hours()} h after resolution"
     )
+
+
+def report(args, people: list[Person], sim: dict[str, Any], elapsed: float) -> dict[str, Any]:
+    """Print the alert burden by rule and by trajectory; returns the RESULT figures."""
+    patient_weeks = len(people) * args.weeks
+
+    def week(moment: datetime) -> int:
+        return (moment.astimezone(ZONE).date() - START).days // 7
+
+    alerts = list(Alert.objects.values_list("patient_id", "rule", "severity", "created_at"))
+    paging = [a for a in alerts if a[2] != "info"]
+    weeks_any = {(pid, week(at)) for pid, _, _, at in alerts}
+    share_any = len(weeks_any) / patient_weeks
+    share_paged = len({(pid, week(at)) for pid, _, _, at in paging}) / patient_weeks
+    by_rule = rule_table(sim, alerts, patient_weeks)
+
+    print_cohort(args, people, sim, elapsed)
     print()
-    print(
-        benchlib.table(
-            rows,
-            [
-                "rule",
-                "severity",
-                "finding-days",
-                "opened",
-                "raised",
-                "deduped",
-                "cooldown",
-                "no new evid.",
-                "alerts/pt-week",
-                "suppressed",
-            ],
-        )
-    )
+    print(benchlib.table(by_rule, RULE_HEADER))
     print("  finding-days: patient-days on which the rule was met at least once; deduped, cooldown and")
     print("  'no new evid.' count evaluations; suppressed = 1 - opened / finding-days")
     print()
-    share_any = len(weeks_any) / patient_weeks
-    share_paged = len(weeks_paged) / patient_weeks
     print(
-        f"alerts per patient-week: {len(alerts) / patient_weeks:.3f} (urgent+warning: "
-        f"{sum(1 for a in alerts if a[2] != 'info') / patient_weeks:.3f})"
+        f"alerts per patient-week: {len(alerts) / patient_weeks:.3f} "
+        f"(urgent+warning: {len(paging) / patient_weeks:.3f})"
     )
     print(
         f"patient-weeks with at least one alert: {share_any:.1%} (urgent or warning: {share_paged:.1%}); "
-        f"PRO-TECT: {PRO_TECT_SHARE:.0%} of weekly surveys"
+        f"PRO-TECT: {PRO_TECT_SHARE:.0%} of weekly surveys; ratio {share_any / PRO_TECT_SHARE:.2f}"
     )
-    print(f"referral recommendations created: {referrals}")
-    print(f"outbox rows: {dict(outbox)}")
+    print(f"referral recommendations created: {ReferralRecommendation.objects.count()}")
+    print(f"outbox rows: {dict(Counter(Notification.objects.values_list('kind', 'channel')))}")
     print()
     print(
         benchlib.table(
-            kind_rows, ["trajectory", "patients", "alerts/pt-week", "urgent+warning", "weeks with alert"]
+            trajectory_table(people, alerts, weeks_any, args.weeks),
+            ["trajectory", "patients", "alerts/pt-week", "urgent+warning", "weeks with alert"],
         )
     )
     return {
         "alerts_per_patient_week": round(len(alerts) / patient_weeks, 4),
-        "paged_per_patient_week": round(sum(1 for a in alerts if a[2] != "info") / patient_weeks, 4),
+        "paged_per_patient_week": round(len(paging) / patient_weeks, 4),
         "share_weeks_any": round(share_any, 4),
         "share_weeks_paged": round(share_paged, 4),
-        "finding_days": total_fd,
+        "finding_days": by_rule[-1][2],
         "opened": len(alerts),
-        "by_rule": {code: opened[code] for code in RULES},
+        "by_rule": {r[0]: r[3] for r in by_rule[:-1]},
     }
 
 
 def cooldown_hours() -> int:
-    from django.conf import settings
-
     return settings.ALERT_COOLDOWN_HOURS
 
 
-def main() -> int:
-    args = parse_args()
-    if args.sqlite:
+def run_cohort(args, people: list[Person], nurse, doctor) -> list[dict]:
+    """The simulation in args.workers processes (forked: the cohort is shared)."""
+    _COHORT.update(args=args, people=people, nurse=nurse, doctor=doctor)
+    benchlib.close_django_connections()
+    if args.workers == 1:
+        return [run_partition(0)]
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        return pool.map(run_partition, range(args.workers))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sqlite = benchlib.is_sqlite(DATABASE)
+    if sqlite:
         args.workers = 1  # one writer at a time
-    rng = random.Random(args.seed)
-    sqlite_path = None
-    if args.sqlite:
-        sqlite_path = Path(tempfile.gettempdir()) / f"{args.database}.sqlite3"
-        sqlite_path.unlink(missing_ok=True)
-        database = f"sqlite:///{sqlite_path}"
-    else:
-        database = args.database
-    benchlib.configure_env(database=database, eager=False)
     benchlib.print_header(
         "bench/alert_rate: alert burden of a simulated cohort",
         {
             "patients": args.patients,
             "weeks": args.weeks,
-            "database": "SQLite" if args.sqlite else "PostgreSQL",
+            "database": "SQLite" if sqlite else "PostgreSQL",
             "processes": args.workers,
             "seed": args.seed,
             "tasks": "enqueued to Redis db 15; evaluations run here as the worker runs them",
         },
     )
-    if not args.sqlite:
-        benchlib.step(f"recreating database {args.database} and migrating")
-        benchlib.recreate_database(args.database)
-    benchlib.flush_bench_broker()
-    benchlib.setup_django()
-    people, nurse, doctor = seed(args, rng)
+    benchlib.fresh_database(DATABASE)
+    people, nurse, doctor = seed(args, random.Random(args.seed))
     benchlib.step(f"simulating {args.weeks} weeks of {len(people)} patients in {args.workers} process(es)")
-    _COHORT.update(args=args, people=people, nurse=nurse, doctor=doctor)
-    benchlib.close_django_connections()
     started = time.perf_counter()
-    if args.workers == 1:
-        parts = [run_partition(0)]
-    else:
-        import multiprocessing
-
-        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            parts = pool.map(run_partition, range(args.workers))
+    sim = merge(run_cohort(args, people, nurse, doctor))
     elapsed = time.perf_counter() - started
-    summary = report(args, people, merge(parts), elapsed)
+    summary = report(args, people, sim, elapsed)
+    all_created = set(sim["answers"]) == {"created"}
+    print(f"every synced item created: {'yes' if all_created else 'NO: ' + str(dict(sim['answers']))}")
     benchlib.print_result_line(
         "alert_rate",
-        mode="sqlite" if args.sqlite else "pg",
+        mode="sqlite" if sqlite else "pg",
         size={"patients": args.patients, "weeks": args.weeks},
         seconds=round(elapsed),
+        baseline_share_weeks_any=PRO_TECT_SHARE,
+        ratio=round(summary["share_weeks_any"] / PRO_TECT_SHARE, 4),
+        all_created=all_created,
         **summary,
     )
-    benchlib.close_django_connections()
-    benchlib.flush_bench_broker()
-    if sqlite_path:
-        sqlite_path.unlink(missing_ok=True)
-    elif not args.keep_db:
-        benchlib.drop_database(args.database)
-    return 0
+    benchlib.finish(DATABASE, keep=args.keep_db)
+    return 0 if all_created else 1
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
 """Plumbing shared by the benchmarks in bench/ (not a benchmark itself).
 
-Each benchmark owns a PostgreSQL database it drops and recreates at start, sets Django up
-against it with bench settings, prints a progress line while it runs and a summary with
-both measurements and their ratio at the end. Nothing here asserts a time: the machine is
+Each benchmark calls setup() once at its top, before importing the product, then
+in main() fresh_database() (its own PostgreSQL database, dropped and recreated, migrated),
+prints a progress line while it runs and a summary with both measurements and their
+ratio, a `RESULT {json}` line, and finish(). Nothing here asserts a time: the machine is
 shared and noisy, so every figure is read against a baseline measured in the same run.
+
+This module imports no project code: it runs before Django is set up. What describes the
+product's own tables lives in bench/rows.py, imported after.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
 import contextlib
 import http.client
 import json
@@ -20,13 +26,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import django
+import psycopg
+import redis
+from django.core.management import call_command
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from psycopg import sql
+
 ROOT = Path(__file__).resolve().parent.parent
+# The product imported from this checkout (the script's own directory is bench/).
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -34,146 +50,182 @@ PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 # A database number no other part of the project uses (CI uses 0 and 1).
 BENCH_BROKER = "redis://127.0.0.1:6379/15"
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-any-deployment-0123456789abcdef"  # noqa: S105 - bench DB only
-VENV_BIN = ROOT / ".venv" / "bin"
+# gunicorn from the environment running the bench (the project's venv).
+VENV_BIN = Path(sys.executable).parent
 
 
-# --- the diary's tables, for raw inserts and COPY (every NOT NULL column; see diary/migrations)
-
-DIARY_TABLES = {
-    "checkin": "diary_checkin",
-    "adverse_effect": "diary_adverseeffect",
-    "bolus": "diary_ptabolus",
-    "medication": "diary_medicationdose",
-}
-DIARY_COMMON_COLUMNS = (
-    "id",
-    "patient_id",
-    "reported_by_id",
-    "reporter_role",
-    "timezone",
-    "local_date",
-    "created_at",
-    "updated_at",
-    "late",
-    "status",
-    "retracted_reason",
-    "version",
-    "fingerprint",
-    "ingest_key",
-)
-DIARY_COLUMNS = {
-    "checkin": (
-        *DIARY_COMMON_COLUMNS,
-        "recorded_at",
-        "pain_now",
-        "pain_worst",
-        "pain_least",
-        "pain_average",
-        "interference",
-        "interference_mean",
-        "neuropathic",
-        "pain_sites",
-        "breakthrough_episodes",
-        "symptoms",
-        "red_flags",
-        "wants_fewer_medications",
-        "wants_procedure_discussion",
-        "note",
-    ),
-    "adverse_effect": (
-        *DIARY_COMMON_COLUMNS,
-        "recorded_at",
-        "effect",
-        "grade",
-        "suspected_drug",
-        "limits_daily_activities",
-        "note",
-    ),
-    "bolus": (
-        *DIARY_COMMON_COLUMNS,
-        "occurred_at",
-        "outcome",
-        "dose",
-        "unit",
-        "pain_before",
-        "pain_after",
-        "source",
-    ),
-    "medication": (
-        *DIARY_COMMON_COLUMNS,
-        "taken_at",
-        "drug",
-        "dose",
-        "unit",
-        "route",
-        "kind",
-        "mme",
-        "mme_note",
-    ),
-}
-
-OBSERVED = {
-    "checkin": "recorded_at",
-    "adverse_effect": "recorded_at",
-    "bolus": "occurred_at",
-    "medication": "taken_at",
-}
-JSON_COLUMNS = frozenset({"interference", "neuropathic", "pain_sites", "symptoms", "red_flags"})
-_ROW_DEFAULTS = {
-    "checkin": {
-        "pain_worst": None,
-        "pain_least": None,
-        "pain_average": None,
-        "interference": {},
-        "interference_mean": None,
-        "neuropathic": [],
-        "pain_sites": [],
-        "breakthrough_episodes": None,
-        "symptoms": {},
-        "red_flags": [],
-        "wants_fewer_medications": False,
-        "wants_procedure_discussion": False,
-        "note": "",
-    },
-    "adverse_effect": {"suspected_drug": "", "limits_daily_activities": False, "note": ""},
-    "bolus": {"dose": None, "unit": "", "pain_before": None, "pain_after": None, "source": "patient"},
-    "medication": {"kind": "scheduled", "mme": None, "mme_note": ""},
-}
+# --- environment and database ------------------------------------------------------------
 
 
-def diary_row(kind: str, *, rng, patient_id, user_id, zone: str, observed: datetime, **fields: Any) -> tuple:
-    """A stored diary row for COPY, in DIARY_COLUMNS order: server fields filled as the
-    ingest path fills them, JSON columns as text."""
-    from zoneinfo import ZoneInfo
+def database_url(name: str) -> str:
+    return name if "://" in name else f"{PG_SERVER}/{name}"
 
-    values = {
-        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
-        "patient_id": patient_id,
-        "reported_by_id": user_id,
-        "reporter_role": "patient",
-        "timezone": zone,
-        "local_date": observed.astimezone(ZoneInfo(zone)).date(),
-        "created_at": observed,
-        "updated_at": observed,
-        "late": False,
-        "status": "active",
-        "retracted_reason": "",
-        "version": 1,
-        "fingerprint": f"{rng.getrandbits(256):064x}",
-        "ingest_key": None,
-        OBSERVED[kind]: observed,
-        **_ROW_DEFAULTS[kind],
-        **fields,
+
+def is_sqlite(database: str) -> bool:
+    return database.startswith("sqlite://")
+
+
+def configure_env(*, database: str, eager: bool = False, broker: str = BENCH_BROKER, **extra: str) -> dict:
+    """Bench settings for this process and for the servers it starts. Returns the env."""
+    os.environ.update(bench_env(database=database, broker=broker))
+    # Eager only for a script that wants the tasks run in-process instead of queued.
+    os.environ.update({"CELERY_TASK_ALWAYS_EAGER": "true" if eager else "false", **extra})
+    return dict(os.environ)
+
+
+def bench_env(*, database: str, broker: str = BENCH_BROKER) -> dict[str, str]:
+    """A bench process's environment: settings are read from it as in production."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "backend.settings",
+        "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
+        "DJANGO_DEBUG": "false",
+        "DATABASE_URL": database_url(database),
+        # Tasks are published to the bench's Redis database, where no worker consumes
+        # them: a request pays the enqueue, as in production, and never the task.
+        "CELERY_BROKER_URL": broker,
+        "LOG_LEVEL": "WARNING",
+        # Tokens outlive the run; the bench logs in once per client.
+        "JWT_ACCESS_MINUTES": "240",
+        "EMAIL_URL": "dummymail://",
+        "CACHE_URL": "locmemcache://",
     }
-    for name in JSON_COLUMNS & values.keys():
-        values[name] = json.dumps(values[name])
-    return tuple(values[c] for c in DIARY_COLUMNS[kind])
+
+
+def chosen_database(default: str, argv: Sequence[str] | None = None) -> str:
+    """The database named by `--database` (a PostgreSQL name or a URL) or `--sqlite` on
+    the command line, else the script's default. Read before the script's own parser
+    runs, because Django's settings need it before the product can be imported."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--database", default=default)
+    parser.add_argument("--sqlite", action="store_true")
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if known.sqlite:
+        return f"sqlite:///{Path(tempfile.gettempdir()) / known.database}.sqlite3"
+    return known.database
+
+
+def setup(default_database: str) -> str:
+    """Point Django at the bench's own database and set it up; returns the database.
+
+    Each script calls this once, at the top, before it imports the product: settings are
+    read from the environment as in production. No connection is opened here; main()
+    creates the database (fresh_database) before the first query."""
+    database = chosen_database(default_database)
+    configure_env(database=database)
+    setup_django(migrate=False)
+    return database
+
+
+def setup_django(*, migrate: bool = True) -> None:
+    """django.setup() for the environment configure_env() set; with `migrate`, migrate the
+    database (which must exist)."""
+    # whitenoise warns when collectstatic never ran; the benchmarks serve no static files.
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+def add_database_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """The options chosen_database() reads, so that --help lists them."""
+    parser.add_argument("--database", default=default, help=f"dropped and recreated ({default})")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+
+
+# A migrated database to copy instead of migrating from nothing (bench/smoke.py sets it).
+TEMPLATE_ENV = "BENCH_TEMPLATE_DATABASE"
+SHARED_BROKER_ENV = "BENCH_SHARED_BROKER"
+
+
+def fresh_database(database: str) -> None:
+    """Drop and recreate the bench database, migrate it, and empty the bench broker. With
+    BENCH_TEMPLATE_DATABASE in the environment, the database starts as a copy of that one
+    (already migrated: the migrate here then finds nothing to do)."""
+    step(f"recreating database {database} and migrating")
+    if is_sqlite(database):
+        Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    else:
+        recreate_database(database, template=os.environ.get(TEMPLATE_ENV) or None)
+    if empty_broker_at_start_and_end():
+        flush_bench_broker()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def recreate_database(name: str, *, template: str | None = None) -> None:
+    """Drop the database (closing its sessions) and create it empty, or as a copy of
+    `template`."""
+    drop_database(name)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with pg_connect("postgres", autocommit=True) as conn:
+        conn.execute(create)
+
+
+def migrated_template(name: str) -> None:
+    """Create `name` and migrate it in a child process (this one keeps no connection to
+    it, so it can serve as a template)."""
+    recreate_database(name)
+    env = {**os.environ, **bench_env(database=name)}
+    subprocess.run(  # noqa: S603 - our own manage.py with the venv's Python
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0", "--no-input"],
+        env=env,
+        check=True,
+    )
+
+
+def finish(database: str, *, keep: bool) -> None:
+    """Close Django's connections, empty the bench broker and drop the database (unless
+    kept for inspection)."""
+    connections.close_all()
+    if empty_broker_at_start_and_end():
+        flush_bench_broker()
+    if keep:
+        return
+    if is_sqlite(database):
+        Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    else:
+        drop_database(database)
+
+
+def drop_database(name: str) -> None:
+    with pg_connect("postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def close_django_connections() -> None:
+    connections.close_all()
+
+
+def pg_connect(name: str, **kwargs):
+    return psycopg.connect(database_url(name), **kwargs)
+
+
+def flush_bench_broker() -> None:
+    """Empty the bench's own Redis database (15), which only benchmarks use."""
+    redis.Redis.from_url(BENCH_BROKER).flushdb()
+
+
+def queued_task_args(task_name: str, queue: str = "celery") -> list[list]:
+    """The arguments of every `task_name` message waiting in the bench broker (kombu's
+    Redis messages: JSON, the body base64 JSON of [args, kwargs, embed])."""
+    out = []
+    for raw in redis.Redis.from_url(BENCH_BROKER).lrange(queue, 0, -1):
+        message = json.loads(raw)
+        if message["headers"].get("task") == task_name:
+            args, _, _ = json.loads(base64.b64decode(message["body"]))
+            out.append(args)
+    return out
+
+
+def empty_broker_at_start_and_end() -> bool:
+    """False when benchmarks run side by side on the bench broker (bench/smoke.py sets
+    BENCH_SHARED_BROKER): one emptying it would lose another's messages."""
+    return not os.environ.get(SHARED_BROKER_ENV)
 
 
 def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
     """COPY rows into a table in the connection's current transaction; returns the count."""
-    from psycopg import sql
-
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
@@ -183,101 +235,6 @@ def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[tuple]) -
             copy.write_row(row)
             n += 1
     return n
-
-
-# --- environment and database ------------------------------------------------------------
-
-
-def database_url(name: str) -> str:
-    return f"{PG_SERVER}/{name}"
-
-
-def configure_env(*, database: str | None, eager: bool, broker: str = BENCH_BROKER, **extra: str) -> dict:
-    """Bench settings for this process and for the servers it starts. Returns the env."""
-    values = {
-        "DJANGO_SETTINGS_MODULE": "backend.settings",
-        "DJANGO_SECRET_KEY": BENCH_SECRET_KEY,
-        "DJANGO_DEBUG": "false",
-        "CELERY_BROKER_URL": broker,
-        "CELERY_TASK_ALWAYS_EAGER": "true" if eager else "false",
-        "LOG_LEVEL": "WARNING",
-        # Tokens outlive the run; the bench logs in once per client.
-        "JWT_ACCESS_MINUTES": "240",
-        "EMAIL_URL": "dummymail://",
-        "CACHE_URL": "locmemcache://",
-        **extra,
-    }
-    if database is not None:
-        values["DATABASE_URL"] = database if "://" in database else database_url(database)
-    os.environ.update(values)
-    return dict(os.environ)
-
-
-def recreate_database(name: str) -> None:
-    """Drop the bench database (closing its sessions) and create it empty."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def setup_django(*, migrate: bool = True) -> None:
-    import warnings
-
-    import django
-
-    # whitenoise warns when collectstatic never ran; the benchmarks serve no static files.
-    warnings.filterwarnings("ignore", message="No directory at")
-
-    django.setup()
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0, interactive=False)
-
-
-def close_django_connections() -> None:
-    from django.db import connections
-
-    connections.close_all()
-
-
-def pg_connect(name: str, **kwargs):
-    import psycopg
-
-    return psycopg.connect(database_url(name), **kwargs)
-
-
-def flush_bench_broker() -> None:
-    """Empty the bench's own Redis database (15), which only benchmarks use."""
-    import redis
-
-    redis.Redis.from_url(BENCH_BROKER).flushdb()
-
-
-def broker_queue_length(queue: str = "celery") -> int:
-    import redis
-
-    return int(redis.Redis.from_url(BENCH_BROKER).llen(queue))
-
-
-def not_null_columns(conn, table: str) -> set[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = %s AND is_nullable = 'NO' AND column_default IS NULL",
-        (table,),
-    ).fetchall()
-    return {r[0] for r in rows}
 
 
 @contextlib.contextmanager
@@ -298,7 +255,6 @@ def without_constraints_and_indexes(conn, table: str, *, database: str | None = 
         ).fetchall()
         if name not in owned
     ]
-    from psycopg import sql
 
     def add(name: str, definition: str) -> None:
         conn.execute(
@@ -325,7 +281,6 @@ def without_constraints_and_indexes(conn, table: str, *, database: str | None = 
         for definition in indexes:
             conn.execute(sql.SQL(definition))
     else:
-        from concurrent.futures import ThreadPoolExecutor
 
         def build(definition: str) -> None:
             with pg_connect(database) as other:
@@ -371,8 +326,12 @@ class Progress:
         return time.perf_counter() - self.started
 
 
+_STARTED = time.perf_counter()
+
+
 def step(message: str) -> None:
-    sys.stderr.write(f"- {message}\n")
+    """A progress message on stderr, with the seconds since the script started."""
+    sys.stderr.write(f"- [{time.perf_counter() - _STARTED:5.1f} s] {message}\n")
     sys.stderr.flush()
 
 
@@ -415,9 +374,6 @@ def interleaved(n: int, runs: dict[str, Callable[[], Any]]) -> dict[str, list[fl
 @contextlib.contextmanager
 def count_queries() -> Iterator[list]:
     """The SQL run by Django inside the block (works with DEBUG off)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as captured:
         queries: list = []
         yield queries

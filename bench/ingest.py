@@ -11,7 +11,8 @@ Issue 3 "Performance". In one run, on a fresh PostgreSQL database:
    the evaluation, which a worker does elsewhere; bench/evaluate.py measures that).
 2. Baseline: the same number of rows, in the same batches and at the same concurrency,
    inserted directly with psycopg `executemany` into the same four tables (one
-   transaction per batch, every NOT NULL column filled, values precomputed).
+   transaction per batch; every column, precomputed by the API's own validation and
+   diary.services.build_record, so the rows are the ones the API stores).
 3. Ceiling: the same number of rows again with one COPY per table in one transaction.
 
 Then it checks every record was stored exactly once (row counts per table, every answer
@@ -27,8 +28,9 @@ storing, announcing, the rest of the HTTP stack).
 from __future__ import annotations
 
 import argparse
-import hashlib
+import http.client
 import json
+import os
 import random
 import statistics
 import sys
@@ -43,44 +45,39 @@ from zoneinfo import ZoneInfo
 
 import benchlib
 
-SECTIONS = {
-    "checkins": "checkin",
-    "adverse_effects": "adverse_effect",
-    "boluses": "bolus",
-    "medications": "medication",
-}
-TABLES = benchlib.DIARY_TABLES
-COLUMNS = benchlib.DIARY_COLUMNS
+DATABASE = benchlib.setup("crossroad_bench_ingest")
+
+# The product, once Django is set up.
+import rows
+from django.test import Client
+from rest_framework.serializers import Serializer
+from rest_framework_simplejwt.tokens import AccessToken
+
+import alerts.receivers
+import diary.ingest
+import diary.views
+from alerts import dispatch
+from alerts.models import EvaluationRequest
+from care.models import CareTeam, Patient, Role, User
+from diary import catalog
+from diary.models import MedicationDose, PtaBolus
+from diary.serializers import SERIALIZERS
+from diary.sync import SECTIONS
+
+KIND_OF = dict(SECTIONS)  # request section -> record type
 # Share of each record type in a batch: a few days of a diary synced after being offline.
 MIX = {"checkins": 0.40, "adverse_effects": 0.20, "boluses": 0.15, "medications": 0.25}
 ZONE = "Europe/Rome"
-SYMPTOMS = (
-    "tiredness",
-    "drowsiness",
-    "nausea",
-    "vomiting",
-    "appetite_loss",
-    "shortness_of_breath",
-    "depression",
-    "anxiety",
-    "wellbeing",
-    "constipation",
-    "sleep_disturbance",
-    "confusion",
-)
-INTERFERENCE = ("general_activity", "mood", "walking", "work", "relations", "sleep", "enjoyment")
-NEUROPATHIC = (
-    "burning",
-    "painful_cold",
-    "electric_shocks",
-    "tingling",
-    "pins_and_needles",
-    "numbness",
-    "itching",
-)
-SITES = ("lower_back", "pelvis", "left_hip", "right_leg", "abdomen", "chest", "upper_back", "neck")
-EFFECTS = ("constipation", "nausea", "sedation", "dry_mouth", "dizziness", "pruritus", "vomiting")
-DRUGS = (
+# Codes the phone offers, from the catalog.
+SYMPTOMS = tuple(sorted(catalog.CHECKIN_SYMPTOM_CODES))
+INTERFERENCE = tuple(catalog.INTERFERENCE_ITEMS)
+NEUROPATHIC = tuple(catalog.NEUROPATHIC_DESCRIPTORS)
+SITES = tuple(catalog.PAIN_SITES)[:8]
+EFFECTS = tuple(catalog.ADVERSE_EFFECTS)[:8]
+RED_FLAG = next(iter(catalog.RED_FLAGS))
+# What these patients take (the catalog's drug codes; each route and unit one the catalog
+# allows for the drug, or the API answers `invalid` and the run fails its checks).
+DOSES = (
     ("oxycodone", "oral", "mg", (5, 10, 20)),
     ("morphine", "oral", "mg", (10, 15, 30)),
     ("hydromorphone", "subcutaneous", "mg", (1, 2)),
@@ -92,7 +89,7 @@ NOTES = ("", "", "", "slept badly", "pain worse after walking to the shop", "bet
 USER_SECRET = "bench-ingest-patient"  # noqa: S105 - throwaway accounts in a throwaway database
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -103,11 +100,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=100, help="records per batch (100)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured batches per client first (3)")
     parser.add_argument("--rounds", type=int, default=1, help="API/raw repetitions, interleaved (1)")
-    parser.add_argument("--database", default="crossroad_bench_ingest", help="dropped and recreated")
-    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    parser.add_argument("--breakdown-batches", type=int, default=20, help="syncs timed in-process (20)")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the in-process breakdown")
+    benchlib.add_database_options(parser, "crossroad_bench_ingest")
     parser.add_argument("--seed", type=int, default=3)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 # --- what a phone sends ----------------------------------------------------------------------
@@ -119,6 +116,12 @@ class Diary:
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.zone = ZoneInfo(ZONE)
+        self.make = {
+            "checkins": self.checkin,
+            "adverse_effects": self.adverse_effect,
+            "boluses": self.bolus,
+            "medications": self.medication,
+        }
 
     def moment(self) -> str:
         back = timedelta(minutes=self.rng.randint(15, 14 * 24 * 60))
@@ -144,7 +147,7 @@ class Diary:
         if r.random() < 0.3:
             item["neuropathic"] = sorted(r.sample(NEUROPATHIC, r.randint(1, 4)))
         if r.random() < 0.01:
-            item["red_flags"] = ["new_limb_weakness"]
+            item["red_flags"] = [RED_FLAG]
         note = r.choice(NOTES)
         if note:
             item["note"] = note
@@ -163,22 +166,23 @@ class Diary:
 
     def bolus(self) -> dict[str, Any]:
         r = self.rng
-        outcome = r.choices(("delivered", "denied_lockout", "denied_daily_max"), (8, 2, 1))[0]
+        outcome = r.choices(list(PtaBolus.Outcome), (8, 2, 1))[0]
         before = r.randint(3, 9)
         item = {
             "id": str(uuid.uuid4()),
             "occurred_at": self.moment(),
-            "outcome": outcome,
+            "outcome": str(outcome),
             "pain_before": before,
-            "source": r.choice(("patient", "pump_log")),
+            "source": str(r.choice(list(PtaBolus.Source))),
         }
-        if outcome == "delivered":
+        if outcome == PtaBolus.Outcome.DELIVERED:
             item |= {"dose": 0.05, "unit": "ml", "pain_after": max(0, before - r.randint(0, 4))}
         return item
 
     def medication(self) -> dict[str, Any]:
         r = self.rng
-        drug, route, unit, doses = r.choice(DRUGS)
+        drug, route, unit, doses = r.choice(DOSES)
+        kind = MedicationDose.Kind
         return {
             "id": str(uuid.uuid4()),
             "taken_at": self.moment(),
@@ -186,125 +190,71 @@ class Diary:
             "dose": r.choice(doses),
             "unit": unit,
             "route": route,
-            "kind": r.choice(("scheduled", "scheduled", "rescue")),
+            "kind": str(r.choice((kind.SCHEDULED, kind.SCHEDULED, kind.RESCUE))),
         }
 
     def batch(self, size: int) -> dict[str, list[dict]]:
-        counts = {section: int(size * share) for section, share in MIX.items()}
-        counts["checkins"] += size - sum(counts.values())
-        make = {
-            "checkins": self.checkin,
-            "adverse_effects": self.adverse_effect,
-            "boluses": self.bolus,
-            "medications": self.medication,
+        return {
+            section: [self.make[section]() for _ in range(n)] for section, n in section_counts(size).items()
         }
-        return {section: [make[section]() for _ in range(n)] for section, n in counts.items()}
+
+
+def section_counts(size: int) -> dict[str, int]:
+    counts = {section: int(size * share) for section, share in MIX.items()}
+    counts["checkins"] += size - sum(counts.values())
+    return counts
 
 
 def batch_counts(size: int) -> Counter:
-    counts = {section: int(size * share) for section, share in MIX.items()}
-    counts["checkins"] += size - sum(counts.values())
-    return Counter({SECTIONS[s]: n for s, n in counts.items()})
+    """Records per type in one batch."""
+    return Counter({KIND_OF[s]: n for s, n in section_counts(size).items()})
 
 
 # --- seeding ---------------------------------------------------------------------------------
 
 
-def seed_patients(n: int, prefix: str, *, with_login: bool) -> list[tuple[Any, Any, str]]:
-    """(patient id, user id, username) of n patients, each with their own user."""
-    from care.models import CareTeam, Patient, Role, User
-
+def seed_patients(n: int, prefix: str, *, with_login: bool) -> list[Patient]:
+    """n patients, each with their own user (patient.user)."""
     team, _ = CareTeam.objects.get_or_create(name="Bench ingest team")
+    now = datetime.now(ZoneInfo(ZONE))
     out = []
     for i in range(n):
-        username = f"{prefix}{i}"
-        user = User(username=username, role=Role.PATIENT, timezone=ZONE)
+        user = User(username=f"{prefix}{i}", role=Role.PATIENT, timezone=ZONE)
         if with_login:
             user.set_password(USER_SECRET)
         else:
             user.set_unusable_password()
         user.save()
-        patient = Patient.objects.create(
-            user=user,
-            care_team=team,
-            display_name=f"Bench {prefix} {i}",
-            timezone=ZONE,
-            enrolled_on=datetime.now(ZoneInfo(ZONE)).date() - timedelta(days=400),
-            activated_at=datetime.now(ZoneInfo(ZONE)) - timedelta(days=400),
-            baseline_mme=Decimal(60),
+        out.append(
+            Patient.objects.create(
+                user=user,
+                care_team=team,
+                display_name=f"Bench {prefix} {i}",
+                timezone=ZONE,
+                enrolled_on=now.date() - timedelta(days=400),
+                activated_at=now - timedelta(days=400),
+                baseline_mme=Decimal(60),
+            )
         )
-        out.append((patient.pk, user.pk, username))
     return out
 
 
 # --- raw rows ----------------------------------------------------------------------------------
 
 
-def raw_row(kind: str, item: dict, patient_id, user_id, now: datetime) -> tuple:
-    """The row the API would store for this item, computed up front (not timed)."""
-    from psycopg.types.json import Jsonb
-
-    from diary import catalog
-
-    observed_name = {"checkin": "recorded_at", "adverse_effect": "recorded_at", "bolus": "occurred_at"}.get(
-        kind, "taken_at"
-    )
-    observed = datetime.fromisoformat(item[observed_name])
-    common = {
-        "id": uuid.UUID(item["id"]),
-        "patient_id": patient_id,
-        "reported_by_id": user_id,
-        "reporter_role": "patient",
-        "timezone": ZONE,
-        "local_date": observed.astimezone(ZoneInfo(ZONE)).date(),
-        "created_at": now,
-        "updated_at": now,
-        "late": now - observed > timedelta(hours=24),
-        "status": "active",
-        "retracted_reason": "",
-        "version": 1,
-        "fingerprint": hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest(),
-        "ingest_key": None,
-    }
-    values = {**common, **item, observed_name: observed}
-    if kind == "checkin":
-        answered = list(item["interference"].values())
-        values |= {
-            "interference": Jsonb(item["interference"]),
-            "interference_mean": round(statistics.fmean(answered), 2) if len(answered) >= 4 else None,
-            "neuropathic": Jsonb(item.get("neuropathic", [])),
-            "pain_sites": Jsonb(item["pain_sites"]),
-            "symptoms": Jsonb(item["symptoms"]),
-            "red_flags": Jsonb(item.get("red_flags", [])),
-            "note": item.get("note", ""),
-        }
-    elif kind == "adverse_effect":
-        values["note"] = ""
-    elif kind == "bolus":
-        values |= {k: item.get(k) for k in ("dose", "pain_after")} | {"unit": item.get("unit", "")}
-    else:
-        mme, note = catalog.mme_for(item["drug"], item["route"], item["unit"], Decimal(item["dose"]))
-        values |= {"mme": None if mme is None else mme.quantize(Decimal("0.01")), "mme_note": str(note)[:200]}
-    return tuple(values[c] for c in COLUMNS[kind])
-
-
-def insert_sql(kind: str) -> str:
-    columns = COLUMNS[kind]
-    return f"INSERT INTO {TABLES[kind]} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608 - fixed names
-
-
-def raw_batches(diary: Diary, patient_id, user_id, n: int, size: int) -> list[dict[str, list[tuple]]]:
+def raw_batches(diary: Diary, builder: rows.Builder, n: int, size: int) -> list[dict[str, list[tuple]]]:
+    """n batches as the rows the API would store for them, computed up front (not timed):
+    each item through the API's validation and the diary's build_record."""
     now = datetime.now(ZoneInfo("UTC"))
-    out = []
-    for _ in range(n):
-        body = diary.batch(size)
-        out.append(
-            {
-                SECTIONS[s]: [raw_row(SECTIONS[s], item, patient_id, user_id, now) for item in items]
-                for s, items in body.items()
-            }
-        )
-    return out
+    return [
+        {
+            KIND_OF[section]: [
+                rows.as_row(builder.validated(KIND_OF[section], item, now=now)) for item in items
+            ]
+            for section, items in diary.batch(size).items()
+        }
+        for _ in range(n)
+    ]
 
 
 # --- runs ----------------------------------------------------------------------------------------
@@ -344,13 +294,11 @@ class Clients:
 
 
 def api_round(port: int, tokens: list[str], bodies: list[list[bytes]], size: int) -> dict[str, Any]:
-    total = sum(len(b) for b in bodies) * size
-    clients = Clients("API sync/", total)
+    """Each client posts its bodies to sync/ over one keep-alive connection."""
+    clients = Clients("API sync/", sum(len(b) for b in bodies) * size)
     barrier = threading.Barrier(len(tokens))
 
     def client(token: str, batches: list[bytes]) -> None:
-        import http.client
-
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         barrier.wait()
@@ -376,21 +324,22 @@ def api_round(port: int, tokens: list[str], bodies: list[list[bytes]], size: int
     }
 
 
-def raw_round(database: str, batches_per_client: list[list[dict[str, list[tuple]]]]) -> dict[str, Any]:
-    total = sum(sum(len(rows) for rows in b.values()) for bs in batches_per_client for b in bs)
+def raw_round(batches_per_client: list[list[dict[str, list[tuple]]]]) -> dict[str, Any]:
+    """The baseline: each client inserts its batches with executemany, one transaction each."""
+    total = sum(sum(len(r) for r in b.values()) for bs in batches_per_client for b in bs)
     clients = Clients("raw executemany", total)
     barrier = threading.Barrier(len(batches_per_client))
-    statements = {kind: insert_sql(kind) for kind in TABLES}
+    statements = {kind: rows.insert_sql(kind) for kind in rows.KINDS}
 
     def client(batches: list[dict[str, list[tuple]]]) -> None:
-        with benchlib.pg_connect(database) as conn:
+        with benchlib.pg_connect(DATABASE) as conn:
             barrier.wait()
             for batch in batches:
                 started = time.perf_counter()
                 with conn.transaction(), conn.cursor() as cur:
-                    for kind, rows in batch.items():
-                        if rows:
-                            cur.executemany(statements[kind], rows)
+                    for kind, kind_rows in batch.items():
+                        if kind_rows:
+                            cur.executemany(statements[kind], kind_rows)
                 clients.add(sum(len(r) for r in batch.values()), time.perf_counter() - started)
 
     threads = [threading.Thread(target=client, args=(b,)) for b in batches_per_client]
@@ -398,56 +347,140 @@ def raw_round(database: str, batches_per_client: list[list[dict[str, list[tuple]
     return {"elapsed": elapsed, "records": clients.records, "latencies": clients.latencies}
 
 
-def copy_round(database: str, batches: list[dict[str, list[tuple]]]) -> dict[str, Any]:
-    rows_by_kind: dict[str, list[tuple]] = defaultdict(list)
+def copy_round(batches: list[dict[str, list[tuple]]]) -> dict[str, Any]:
+    """The ceiling: every row in one COPY per table, one transaction."""
+    by_kind: dict[str, list[tuple]] = defaultdict(list)
     for batch in batches:
-        for kind, rows in batch.items():
-            rows_by_kind[kind].extend(rows)
-    total = sum(len(r) for r in rows_by_kind.values())
+        for kind, kind_rows in batch.items():
+            by_kind[kind].extend(kind_rows)
+    total = sum(len(r) for r in by_kind.values())
     progress = benchlib.Progress("raw COPY", total)
     started = time.perf_counter()
-    with benchlib.pg_connect(database) as conn, conn.transaction(), conn.cursor() as cur:
-        done = 0
-        for kind, rows in rows_by_kind.items():
-            with cur.copy(f"COPY {TABLES[kind]} ({', '.join(COLUMNS[kind])}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            done += len(rows)
-            progress.update(done)
+    with benchlib.pg_connect(DATABASE) as conn, conn.transaction():
+        rows.copy_records(conn, by_kind)
     elapsed = time.perf_counter() - started
     progress.finish()
     return {"elapsed": elapsed, "records": total}
 
 
+def run_round(
+    port: int, tokens: list[str], diaries: list[Diary], raw_builders: list[rows.Builder], args
+) -> dict:
+    """One API round and its raw baselines, on the same number of records."""
+    per_client = args.warmup + args.batches
+    bodies, kept = [], []
+    for d in diaries:
+        batches = [d.batch(args.batch_size) for _ in range(per_client)]
+        kept.append(batches[-1])
+        bodies.append([json.dumps(b).encode() for b in batches])
+    raw = [raw_batches(d, b, per_client, args.batch_size) for d, b in zip(diaries, raw_builders, strict=True)]
+    copy_batches = [
+        batch
+        for d, b in zip(diaries, raw_builders, strict=True)
+        for batch in raw_batches(d, b, args.batches, args.batch_size)
+    ]
+    if args.warmup:
+        api_round(port, tokens, [b[: args.warmup] for b in bodies], args.batch_size)
+        raw_round([r[: args.warmup] for r in raw])
+    api = api_round(port, tokens, [b[args.warmup :] for b in bodies], args.batch_size)
+    assert not api["errors"], f"API errors: {api['errors'][:3]}"
+    return {
+        "api": api,
+        "raw": raw_round([r[args.warmup :] for r in raw]),
+        "copy": copy_round(copy_batches),
+        "kept": kept,
+    }
+
+
 # --- checks and breakdown ---------------------------------------------------------------------
 
 
-def table_counts(database: str, patient_ids: list) -> dict[str, int]:
-    with benchlib.pg_connect(database) as conn:
-        return {
-            kind: conn.execute(
-                f"SELECT count(*) FROM {table} WHERE patient_id = ANY(%s)",  # noqa: S608 - fixed names
-                (patient_ids,),
-            ).fetchone()[0]
-            for kind, table in TABLES.items()
-        }
+def table_counts(patient_ids: list) -> dict[str, int]:
+    return {
+        kind: model.objects.filter(patient_id__in=patient_ids).count()
+        for kind, model in rows.RECORD_MODELS.items()
+    }
 
 
-def in_process_breakdown(phone: Diary, batches: int, size: int) -> dict[str, Any]:
-    """Time one sync's parts in this process (no gunicorn): Django test client with a JWT."""
-    from django.test import Client
-    from rest_framework.serializers import Serializer
-    from rest_framework_simplejwt.tokens import AccessToken
+def check_exactly_once(port: int, tokens: list[str], results: list[dict], api_ids: list, args) -> dict:
+    """Rows stored exactly once, a retried batch answered `duplicate`, one evaluation
+    request per patient, one queued task per sync."""
+    syncs = args.clients * (args.warmup + args.batches) * args.rounds
+    expected = {kind: n * syncs for kind, n in batch_counts(args.batch_size).items()}
+    counts = table_counts(api_ids)
+    statuses: Counter = Counter()
+    for r in results:
+        statuses.update(r["api"]["statuses"])
+    retry = api_round(port, tokens, [[json.dumps(b).encode()] for b in results[-1]["kept"]], args.batch_size)
+    counts_after_retry = table_counts(api_ids)
+    requests = EvaluationRequest.objects.filter(patient_id__in=api_ids).count()
+    # This run's own tasks: other benchmarks may publish to the bench broker meanwhile.
+    own = {str(pk) for pk in api_ids}
+    queued = sum(args[0] in own for args in benchlib.queued_task_args(dispatch.EVALUATE_PATIENT))
+    ok = (
+        counts == expected
+        and counts_after_retry == expected
+        and set(statuses) == {"created"}
+        and set(retry["statuses"]) == {"duplicate"}
+        and requests == args.clients
+        and queued == syncs
+    )
+    return {
+        "counts": counts,
+        "expected": expected,
+        "statuses": statuses,
+        "retry": retry["statuses"],
+        "counts_after_retry": counts_after_retry,
+        "evaluation_requests": requests,
+        "queued": queued,
+        "syncs": syncs,
+        "ok": ok,
+    }
 
-    import alerts.receivers
-    import diary.sync
-    import diary.views
-    from care.models import User
-    from diary.serializers import SERIALIZERS
 
-    (patient_id, user_id, _), *_ = seed_patients(1, "breakdown", with_login=False)
-    user = User.objects.get(pk=user_id)
-    token = str(AccessToken.for_user(user))
+class PartTimer:
+    """Wraps functions of the product (wraps, never changes) to add up their time; only
+    the outermost call counts, as nested serializers validate inside their parent."""
+
+    def __init__(self):
+        self.totals: dict[str, float] = defaultdict(float)
+        self.depth: dict[str, int] = defaultdict(int)
+        self.restore: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, attr: str, label: str) -> None:
+        original = getattr(owner, attr)
+
+        def timed(*args, **kwargs):
+            self.depth[label] += 1
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.depth[label] -= 1
+                if not self.depth[label]:
+                    self.totals[label] += time.perf_counter() - started
+
+        setattr(owner, attr, timed)
+        self.restore.append((owner, attr, original))
+
+    def unwrap(self) -> None:
+        for owner, attr, original in reversed(self.restore):
+            setattr(owner, attr, original)
+
+
+PARTS = (
+    (diary.views, "sync_batch", "  sync_batch (all of the app's own work)"),
+    (Serializer, "run_validation", "    validation: run_validation() of the record serializers"),
+    (diary.ingest, "build_record", "    build_record (local date, derived values, fingerprint)"),
+    (diary.ingest, "store_records", "    store_records (3 queries per record type, commit)"),
+    (alerts.receivers, "request_evaluation", "    after commit: EvaluationRequest upsert + enqueue to Redis"),
+)
+
+
+def breakdown_client() -> tuple[Patient, Any]:
+    """A patient of its own and a Django test client logged in as them (JWT)."""
+    (patient,) = seed_patients(1, "breakdown", with_login=False)
+    token = str(AccessToken.for_user(patient.user))
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
 
     def post(body: dict) -> dict:
@@ -455,73 +488,45 @@ def in_process_breakdown(phone: Diary, batches: int, size: int) -> dict[str, Any
         assert response.status_code == 200, response.content[:300]
         return response.json()
 
-    # Queries per sync at three batch sizes: must not grow with the batch.
+    return patient, post
+
+
+def queries_per_sync(phone: Diary, post) -> dict[int, int]:
+    """Queries per sync at three batch sizes: they must not grow with the batch."""
     queries = {}
     for n in (1, 100, 500):
         with benchlib.count_queries() as captured:
             result = post(phone.batch(n))
         assert all(r["status"] == "created" for r in result["results"]), "breakdown batch not created"
         queries[n] = len(captured)
+    return queries
 
-    totals: dict[str, float] = defaultdict(float)
-    restore = []
 
-    depth = defaultdict(int)
-
-    def wrap(owner, attr: str, label: str) -> None:
-        original = getattr(owner, attr)
-
-        def timed(*args, **kwargs):
-            # Only the outermost call counts: nested serializers validate inside their parent.
-            depth[label] += 1
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                depth[label] -= 1
-                if not depth[label]:
-                    totals[label] += time.perf_counter() - started
-
-        setattr(owner, attr, timed)
-        restore.append((owner, attr, original))
-
-    labels = (
-        "  sync_batch (all of the app's own work)",
-        "    validation: run_validation() of the record serializers",
-        "    build_record (local date, derived values, fingerprint)",
-        "    store_records (3 queries per record type, commit)",
-        "    after commit: EvaluationRequest upsert + enqueue to Redis",
-    )
-    wrap(diary.views, "sync_batch", labels[0])
-    wrap(Serializer, "run_validation", labels[1])
-    wrap(diary.sync, "build_record", labels[2])
-    wrap(diary.sync, "store_records", labels[3])
-    wrap(alerts.receivers, "request_evaluation", labels[4])
+def time_parts(phone: Diary, post, batches: int, size: int) -> dict[str, float]:
+    """Seconds per sync in each part of the write path, and the whole request."""
+    timer = PartTimer()
+    for owner, attr, label in PARTS:
+        timer.wrap(owner, attr, label)
     bodies = [phone.batch(size) for _ in range(batches + 2)]
-    post(bodies[0])
-    post(bodies[1])  # warm
-    totals.clear()
-    started = time.perf_counter()
     try:
+        post(bodies[0])
+        post(bodies[1])  # warm
+        timer.totals.clear()
+        started = time.perf_counter()
         for body in bodies[2:]:
             post(body)
+        request_total = time.perf_counter() - started
     finally:
-        for owner, attr, original in reversed(restore):
-            setattr(owner, attr, original)
-    request_total = time.perf_counter() - started
+        timer.unwrap()
+    per_batch = {"request total (test client: DRF, JWT, JSON in and out)": request_total / batches}
+    return per_batch | {label: timer.totals[label] / batches for _, _, label in PARTS}
 
-    # Validation per item: a fresh serializer per item (sync_batch before a2083e7) against one
-    # serializer reused through run_validation (sync_batch now), and building the fields alone.
-    from care.models import Patient
 
-    patient = Patient.objects.get(pk=patient_id)
-    make = {
-        "checkin": phone.checkin,
-        "adverse_effect": phone.adverse_effect,
-        "bolus": phone.bolus,
-        "medication": phone.medication,
-    }
-    validation = {}
+def validation_costs(phone: Diary, patient: Patient, size: int) -> dict[str, tuple[float, float, float]]:
+    """Validation per item, µs: a fresh serializer per item against one serializer reused
+    through run_validation (diary.ingest), and building the fields alone."""
+    make = {KIND_OF[section]: maker for section, maker in phone.make.items()}
+    out = {}
     for kind, maker in make.items():
         items = [maker() for _ in range(size)]
         cls = SERIALIZERS[kind]
@@ -538,112 +543,26 @@ def in_process_breakdown(phone: Diary, batches: int, size: int) -> dict[str, Any
         for _ in items:
             assert cls(data={}, context={"patient": patient}).fields
         fields_only = (time.perf_counter() - t0) / len(items)
-        validation[kind] = (fresh * 1e6, reused * 1e6, fields_only * 1e6)
-
-    per_batch = {"request total (test client: DRF, JWT, JSON in and out)": request_total / batches}
-    per_batch |= {label: totals[label] / batches for label in labels}
-    return {"queries": queries, "per_batch": per_batch, "validation_us": validation}
+        out[kind] = (fresh * 1e6, reused * 1e6, fields_only * 1e6)
+    return out
 
 
-# --- main --------------------------------------------------------------------------------------------
+def in_process_breakdown(phone: Diary, batches: int, size: int) -> dict[str, Any]:
+    """Time one sync's parts in this process (no gunicorn): Django test client with a JWT."""
+    patient, post = breakdown_client()
+    return {
+        "queries": queries_per_sync(phone, post),
+        "per_batch": time_parts(phone, post, batches, size),
+        "validation_us": validation_costs(phone, patient, size),
+    }
 
 
-def main() -> int:
-    args = parse_args()
-    rng = random.Random(args.seed)
-    env = benchlib.configure_env(database=args.database, eager=False)
-    benchlib.print_header(
-        "bench/ingest: POST /api/v1/sync/ vs raw psycopg inserts",
-        {
-            "clients": args.clients,
-            "gunicorn workers": f"{args.workers}{f'x{args.threads} threads' if args.threads > 1 else ''}",
-            "batch": args.batch_size,
-            "batches/client/round": args.batches,
-            "rounds": args.rounds,
-            "tasks": "enqueued to Redis db 15, no worker",
-        },
-    )
-    benchlib.step(f"recreating database {args.database} and migrating")
-    benchlib.recreate_database(args.database)
-    benchlib.flush_bench_broker()
-    benchlib.setup_django()
+# --- summary ---------------------------------------------------------------------------------
 
-    with benchlib.pg_connect(args.database) as conn:
-        for kind, table in TABLES.items():
-            missing = benchlib.not_null_columns(conn, table) - set(COLUMNS[kind])
-            assert not missing, f"raw insert of {table} misses NOT NULL columns {missing}"
 
-    benchlib.step(f"seeding {args.clients} API patients (with logins) and {args.clients} raw patients")
-    api_patients = seed_patients(args.clients, "api", with_login=True)
-    raw_patients = seed_patients(args.clients, "raw", with_login=False)
-    benchlib.close_django_connections()
-    diaries = [Diary(random.Random(rng.random())) for _ in range(args.clients)]
-
-    per_round = args.clients * args.batches * args.batch_size
-    results: list[dict[str, Any]] = []
-    sent_api: Counter = Counter()
-    syncs = 0
-    with benchlib.Gunicorn(workers=args.workers, threads=args.threads, env=env) as server:
-        benchlib.step(f"gunicorn up on 127.0.0.1:{server.port}; logging in {args.clients} patients")
-        tokens = [benchlib.login(server.port, username, USER_SECRET) for _, _, username in api_patients]
-        for round_no in range(1, args.rounds + 1):
-            benchlib.step(f"round {round_no}/{args.rounds}: preparing {per_round:,} records per side")
-            bodies, kept = [], []
-            for d in diaries:
-                batches = [d.batch(args.batch_size) for _ in range(args.warmup + args.batches)]
-                kept.append(batches[-1])
-                bodies.append([json.dumps(b).encode() for b in batches])
-            warm = [b[: args.warmup] for b in bodies]
-            measured = [b[args.warmup :] for b in bodies]
-            raw = [
-                raw_batches(d, pid, uid, args.warmup + args.batches, args.batch_size)
-                for d, (pid, uid, _) in zip(diaries, raw_patients, strict=True)
-            ]
-            copy_batches = [
-                b
-                for d, (pid, uid, _) in zip(diaries, raw_patients, strict=True)
-                for b in raw_batches(d, pid, uid, args.batches, args.batch_size)
-            ]
-            if args.warmup:
-                api_round(server.port, tokens, warm, args.batch_size)
-                raw_round(args.database, [r[: args.warmup] for r in raw])
-            api = api_round(server.port, tokens, measured, args.batch_size)
-            assert not api["errors"], f"API errors: {api['errors'][:3]}"
-            raw_result = raw_round(args.database, [r[args.warmup :] for r in raw])
-            copy_result = copy_round(args.database, copy_batches)
-            syncs += args.clients * (args.warmup + args.batches)
-            sent_api.update(
-                {
-                    k: v * args.clients * (args.warmup + args.batches)
-                    for k, v in batch_counts(args.batch_size).items()
-                }
-            )
-            results.append({"api": api, "raw": raw_result, "copy": copy_result, "kept": kept})
-
-        benchlib.step("checking: rows stored exactly once, retries are duplicates, one task per sync")
-        api_ids = [p for p, _, _ in api_patients]
-        counts = table_counts(args.database, api_ids)
-        statuses = Counter()
-        for r in results:
-            statuses.update(r["api"]["statuses"])
-        last_batches = [[json.dumps(batch).encode()] for batch in results[-1]["kept"]]
-        retry = api_round(server.port, tokens, last_batches, args.batch_size)
-        counts_after_retry = table_counts(args.database, api_ids)
-        with benchlib.pg_connect(args.database) as conn:
-            evaluation_requests = conn.execute(
-                "SELECT count(*) FROM alerts_evaluationrequest WHERE patient_id = ANY(%s)", (api_ids,)
-            ).fetchone()[0]
-        queued = benchlib.broker_queue_length()
-
-    breakdown = None
-    if not args.no_breakdown:
-        benchlib.step("in-process breakdown of one sync (Django test client, same settings)")
-        breakdown = in_process_breakdown(Diary(random.Random(args.seed + 1)), 20, args.batch_size)
-
-    # --- summary ---
-    rates = []
-    print()
-    rows = []
+def print_rounds(results: list[dict], args) -> dict[str, float]:
+    """The table per round and the medians; returns the figures of the RESULT line."""
+    rates, table_rows = [], []
     for i, r in enumerate(results, 1):
         api_rate = r["api"]["records"] / r["api"]["elapsed"]
         raw_rate = r["raw"]["records"] / r["raw"]["elapsed"]
@@ -651,7 +570,7 @@ def main() -> int:
         rates.append((api_rate, raw_rate, copy_rate))
         lat = benchlib.summary_ms(r["api"]["latencies"])
         raw_lat = benchlib.summary_ms(r["raw"]["latencies"])
-        rows.append(
+        table_rows.append(
             [
                 i,
                 f"{api_rate:,.0f}",
@@ -663,75 +582,120 @@ def main() -> int:
                 f"{raw_lat['median_ms']:.1f}/{raw_lat['p95_ms']:.1f}",
             ]
         )
-    print(
-        benchlib.table(
-            rows,
-            [
-                "round",
-                "API rec/s",
-                "raw executemany rec/s",
-                "raw COPY rec/s",
-                "API/raw",
-                "API/COPY",
-                "API batch p50/p95 ms",
-                "raw batch p50/p95 ms",
-            ],
-        )
-    )
-    ratio = statistics.median(a / b for a, b, _ in rates)
-    ratio_copy = statistics.median(a / c for a, _, c in rates)
-    api_rate = statistics.median(a for a, _, _ in rates)
-    raw_rate = statistics.median(b for _, b, _ in rates)
-    copy_rate = statistics.median(c for _, _, c in rates)
+    print()
+    header = ["round", "API rec/s", "raw executemany rec/s", "raw COPY rec/s", "API/raw", "API/COPY"]
+    print(benchlib.table(table_rows, [*header, "API batch p50/p95 ms", "raw batch p50/p95 ms"]))
+    figures = {
+        "ratio": statistics.median(a / b for a, b, _ in rates),
+        "ratio_copy": statistics.median(a / c for a, _, c in rates),
+        "api": statistics.median(a for a, _, _ in rates),
+        "raw": statistics.median(b for _, b, _ in rates),
+        "copy": statistics.median(c for _, _, c in rates),
+    }
+    size = args.batch_size
     print()
     print(
-        f"API  sync/ : {api_rate:>10,.0f} records/s  ({api_rate / args.batch_size:,.1f} syncs/s of {args.batch_size})"
+        f"API  sync/ : {figures['api']:>10,.0f} records/s  ({figures['api'] / size:,.1f} syncs/s of {size})"
     )
     print(
-        f"raw insert : {raw_rate:>10,.0f} records/s  (executemany, one transaction per batch, {args.clients} connections)"
+        f"raw insert : {figures['raw']:>10,.0f} records/s  "
+        f"(executemany, one transaction per batch, {args.clients} connections)"
     )
-    print(f"raw COPY   : {copy_rate:>10,.0f} records/s  (one COPY per table, one transaction)")
-    print(f"ratio API/raw = {ratio:.3f}   (issue 3 aims for >= 0.5)   API/COPY = {ratio_copy:.3f}")
+    print(f"raw COPY   : {figures['copy']:>10,.0f} records/s  (one COPY per table, one transaction)")
+    print(
+        f"ratio API/raw = {figures['ratio']:.3f}   (issue 3 aims for >= 0.5)   "
+        f"API/COPY = {figures['ratio_copy']:.3f}"
+    )
+    return figures
 
-    expected = dict(sent_api)
+
+def print_checks(checks: dict) -> None:
     print()
     print("checks:")
-    print(f"  rows per table after the API runs   {counts}  expected {expected}")
-    print(f"  answers                             {dict(statuses)}")
+    print(f"  rows per table after the API runs   {checks['counts']}  expected {checks['expected']}")
+    print(f"  answers                             {dict(checks['statuses'])}")
     print(
-        f"  a retried batch per client answers  {dict(retry['statuses'])}; rows after: {counts_after_retry}"
+        f"  a retried batch per client answers  {dict(checks['retry'])}; rows after: {checks['counts_after_retry']}"
     )
-    print(f"  evaluation requests                 {evaluation_requests} (one per patient)")
-    print(f"  tasks queued in Redis db 15         {queued} (one per sync that created records: {syncs})")
-    ok = (
-        counts == expected
-        and counts_after_retry == expected
-        and set(statuses) == {"created"}
-        and set(retry["statuses"]) == {"duplicate"}
-        and evaluation_requests == args.clients
-        and queued == syncs
+    print(f"  evaluation requests                 {checks['evaluation_requests']} (one per patient)")
+    print(
+        f"  tasks queued in Redis db 15         {checks['queued']} (one per sync that created records: {checks['syncs']})"
     )
-    print(f"  every record stored exactly once:   {'yes' if ok else 'NO'}")
+    print(f"  every record stored exactly once:   {'yes' if checks['ok'] else 'NO'}")
 
+
+def print_breakdown(breakdown: dict, size: int) -> None:
+    print()
+    print(
+        f"queries per sync request by batch size: {breakdown['queries']} "
+        "(1 record is one type; 100 and 500 hold all four)"
+    )
+    print("in-process time per sync of", size, "records (test client, no gunicorn):")
+    for label, seconds in breakdown["per_batch"].items():
+        print(f"  {label:<58} {seconds * 1000:8.1f} ms")
+    print("validation per item, µs: a fresh serializer per item vs one reused serializer's")
+    print("run_validation (diary.ingest), and the part that is only building the fields:")
+    table_rows = [
+        [kind, f"{fresh:.0f}", f"{reused:.0f}", f"{fields:.0f}", f"{fresh / reused:.1f}x"]
+        for kind, (fresh, reused, fields) in breakdown["validation_us"].items()
+    ]
+    print(benchlib.table(table_rows, ["type", "fresh", "reused", "fields build", "fresh/reused"]))
+
+
+def measure_against_raw(
+    args, api_patients: list[Patient], raw_builders: list[rows.Builder], diaries
+) -> tuple:
+    """Under gunicorn: the rounds (API, executemany, COPY), then the exactly-once checks."""
+    with benchlib.Gunicorn(workers=args.workers, threads=args.threads, env=dict(os.environ)) as server:
+        benchlib.step(f"gunicorn up on 127.0.0.1:{server.port}; logging in {args.clients} patients")
+        tokens = [benchlib.login(server.port, p.user.username, USER_SECRET) for p in api_patients]
+        results = []
+        for round_no in range(1, args.rounds + 1):
+            records = args.clients * args.batches * args.batch_size
+            benchlib.step(f"round {round_no}/{args.rounds}: {records:,} records per side")
+            results.append(run_round(server.port, tokens, diaries, raw_builders, args))
+        benchlib.step("checking: rows stored exactly once, retries are duplicates, one task per sync")
+        checks = check_exactly_once(server.port, tokens, results, [p.pk for p in api_patients], args)
+    return results, checks
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    threads = f"x{args.threads} threads" if args.threads > 1 else ""
+    benchlib.print_header(
+        "bench/ingest: POST /api/v1/sync/ vs raw psycopg inserts",
+        {
+            "clients": args.clients,
+            "gunicorn workers": f"{args.workers}{threads}",
+            "batch": args.batch_size,
+            "batches/client/round": args.batches,
+            "rounds": args.rounds,
+            "tasks": "enqueued to Redis db 15, no worker",
+        },
+    )
+    benchlib.fresh_database(DATABASE)
+    benchlib.step(f"seeding {args.clients} API patients (with logins) and {args.clients} raw patients")
+    api_patients = seed_patients(args.clients, "api", with_login=True)
+    raw_builders = [rows.Builder(p, p.user) for p in seed_patients(args.clients, "raw", with_login=False)]
+    diaries = [Diary(random.Random(rng.random())) for _ in range(args.clients)]
+    benchlib.close_django_connections()
+
+    results, checks = measure_against_raw(args, api_patients, raw_builders, diaries)
+    breakdown = None
+    if not args.no_breakdown:
+        benchlib.step("in-process breakdown of one sync (Django test client, same settings)")
+        breakdown = in_process_breakdown(
+            Diary(random.Random(args.seed + 1)), args.breakdown_batches, args.batch_size
+        )
+
+    figures = print_rounds(results, args)
+    print_checks(checks)
     if breakdown:
-        print()
-        print(
-            f"queries per sync request by batch size: {breakdown['queries']} "
-            "(1 record is one type; 100 and 500 hold all four)"
-        )
-        print("in-process time per sync of", args.batch_size, "records (test client, no gunicorn):")
-        for label, seconds in breakdown["per_batch"].items():
-            print(f"  {label:<58} {seconds * 1000:8.1f} ms")
-        print(
-            "validation per item, µs: a fresh serializer per item (sync_batch before a2083e7) vs one reused"
-        )
-        print("serializer's run_validation (sync_batch now), and the part that is only building the fields:")
-        rows = [
-            [kind, f"{fresh:.0f}", f"{reused:.0f}", f"{fields:.0f}", f"{fresh / reused:.1f}x"]
-            for kind, (fresh, reused, fields) in breakdown["validation_us"].items()
-        ]
-        print(benchlib.table(rows, ["type", "fresh", "reused", "fields build", "fresh/reused"]))
-
+        print_breakdown(breakdown, args.batch_size)
     benchlib.print_result_line(
         "ingest",
         mode="pg",
@@ -739,20 +703,17 @@ def main() -> int:
         concurrency=args.clients,
         workers=args.workers,
         threads=args.threads,
-        records_s=round(api_rate),
-        baseline_records_s=round(raw_rate),
-        copy_records_s=round(copy_rate),
-        ratio=round(ratio, 4),
-        ratio_copy=round(ratio_copy, 4),
+        records_s=round(figures["api"]),
+        baseline_records_s=round(figures["raw"]),
+        copy_records_s=round(figures["copy"]),
+        ratio=round(figures["ratio"], 4),
+        ratio_copy=round(figures["ratio_copy"], 4),
         queries_per_req=breakdown["queries"] if breakdown else None,
         rounds=args.rounds,
-        exactly_once=ok,
+        exactly_once=checks["ok"],
     )
-    benchlib.close_django_connections()
-    benchlib.flush_bench_broker()
-    if not args.keep_db:
-        benchlib.drop_database(args.database)
-    return 0 if ok else 1
+    benchlib.finish(DATABASE, keep=args.keep_db)
+    return 0 if checks["ok"] else 1
 
 
 if __name__ == "__main__":

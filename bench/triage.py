@@ -3,28 +3,29 @@
 Issue 4 "Performance". On a fresh PostgreSQL database it loads a care team of N patients
 (default 10,000) with D days of daily check-ins each (default 365: 3.65 million rows,
 generated inside PostgreSQL with INSERT ... SELECT over generate_series, indexes and
-constraints dropped during the load and rebuilt after, as pg_restore does), open and
-acknowledged alerts for about a third of them, open referrals, and a second team the
-clinician may not see. care_patientstatus is filled the way alerts.status computes it
-(same counts, ranks, referral, last check-in, today's pain and 7-day slope, and the
-triage key from care.models.triage_key itself), and for a random sample the real
-alerts.status.refresh_patient_status is run and must leave the rows unchanged.
+constraints dropped during the load and rebuilt after, as pg_restore does; its columns
+checked against the CheckIn model and its codes taken from diary.catalog), open and
+acknowledged alerts for about a third of them (severity and Box 2 criteria from the rule
+registry and alerts.actions.lifecycle.box2_criteria), open referrals, and a second team
+the clinician may not see. Every patient's care_patientstatus row is then written the
+product's way, by alerts.status.refresh_patient_status (through care's
+save_patient_status and its triage key).
 
 Then, in this process:
 
 - API: the first page as the clinician, through Django's test client with a JWT (the
   whole middleware, DRF, auth, serializer and audit stack; no gunicorn),
 - baseline: one hand-written SQL query for the same page (same join and team filter,
-  the API's order, which is now the status row's triage_key; the same fields), rows
-  turned into the same JSON with json.dumps,
+  the API's order, which is the status row's triage_key; TriageSerializer's fields),
+  rows turned into the same JSON with json.dumps,
 
 interleaved, printing queries per page, time per page and the ratio (issue 4 aims for
 <= 2x); the two pages must be identical. It then runs EXPLAIN ANALYZE on the API's own
 page query (as Django sent it) and on the baseline, and says whether PostgreSQL reads
-the triage_key index; with --plans it also times, by hand, variants of the page query
-that the index could serve (inside a transaction rolled back: the data is not changed).
-Finally it follows the `next` links through the whole list: every patient must be
-reached once, in the order of the triage key.
+the triage_key index; unless --no-plans it also times, by hand, variants of the page
+query that the index could serve (the data is not changed). Finally it follows the
+`next` links through the whole list: every patient must be reached once, in the order of
+the triage key.
 
     .venv/bin/python bench/triage.py                          # 10,000 x 365
     .venv/bin/python bench/triage.py --patients 2000 --days 90  # quicker
@@ -41,13 +42,32 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import benchlib
+
+DATABASE = benchlib.setup("crossroad_bench_triage")
+
+# The product, once Django is set up.
+import rows
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django.test import Client
+from psycopg import sql
+from rest_framework_simplejwt.tokens import AccessToken
+
+from alerts.actions.lifecycle import box2_criteria
+from alerts.models import Alert, ReferralRecommendation
+from alerts.rules import RULES
+from alerts.status import refresh_patient_status
+from care.models import CareTeam, Patient, PatientStatus, Role, TeamMembership, TeamRole, User
+from care.serializers import TriageSerializer
+from diary import catalog
+from diary.models import RecordStatus, ReporterRole
 
 ZONES = ("Europe/Rome",) * 7 + ("Europe/London", "America/New_York", "Asia/Tokyo")
 FIRST = [
@@ -144,33 +164,11 @@ LAST = [
     "Grasso",
     "Valentini",
 ]
-PAGE_FIELDS = (
-    "id",
-    "display_name",
-    "care_team",
-    "timezone",
-    "language",
-    "enrolled_on",
-    "activated_at",
-    "diagnosis",
-    "baseline_mme",
-    "limited_prognosis",
-    "cancer_survivor",
-    "substance_use_history",
-    "organ_failure",
-    "idds",
-    "created_at",
-    "last_checkin_at",
-    "pain_today",
-    "pain_7d_trend",
-    "open_alerts",
-    "referral_status",
-    "box2_criteria_met",
-)
 # The hand-written page: what TriagePagination's ordering and TriageSerializer's fields
 # amount to, as one query. Same join and team filter as the API's query; the order is the
-# status row's triage key (create_patient gives every patient a status row, so the API's
-# Coalesce fallback never applies here; the load checks that every row has its key).
+# status row's triage key (every patient has a status row, written by the product's
+# refresh_patient_status, so the API's Coalesce fallback never applies here; the load
+# checks that every row has its key).
 PAGE_SQL = """
 SELECT p.id, p.display_name, p.care_team_id, p.timezone, p.language, p.enrolled_on, p.activated_at,
        p.diagnosis, p.baseline_mme, p.limited_prognosis, p.cancer_survivor, p.substance_use_history,
@@ -191,24 +189,25 @@ SELECT p.id FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id =
 WHERE p.care_team_id IN (SELECT team_id FROM care_teammembership WHERE user_id = %(user)s)
 ORDER BY s.triage_key
 """
-STATUS_FIELDS = (
-    "severity_rank",
-    "open_urgent",
-    "open_warning",
-    "open_info",
-    "oldest_unresolved_at",
-    "referral_status",
-    "referral_rank",
-    "box2_criteria_met",
-    "last_checkin_at",
-    "pain_today",
-    "pain_today_date",
-    "pain_7d_trend",
-    "triage_key",
-)
+
+PATH = "/api/v1/patients/"
+
+# Unresolved alerts: the share of the team's patients with an alert of each rule, raised in
+# the last ten days (about a third of the team has at least one).
+ALERT_SHARES = {
+    "red_flag": 0.02,
+    "rapid_deterioration": 0.01,
+    "persistent_pain": 0.10,
+    "pain_interference": 0.06,
+    "symptom_cluster": 0.05,
+    "missed_diary": 0.06,
+    "patient_preference": 0.03,
+}
+assert set(RULES) >= set(ALERT_SHARES), f"not rules of the registry: {set(ALERT_SHARES) - set(RULES)}"
+DIAGNOSES = ("lung cancer", "breast cancer", "pancreatic cancer", "myeloma", "")
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -216,9 +215,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=365, help="days of daily check-ins per patient (365)")
     parser.add_argument("--others", type=int, default=1000, help="patients of another team (1000)")
     parser.add_argument("--repeat", type=int, default=40, help="timed pages per side (40)")
-    parser.add_argument(
-        "--sample", type=int, default=200, help="patients refreshed by the app to check (200)"
-    )
     parser.add_argument("--no-walk", action="store_true", help="do not follow next links through the list")
     parser.add_argument(
         "--no-plans",
@@ -226,136 +222,290 @@ def parse_args() -> argparse.Namespace:
         action="store_false",
         help="skip timing variants of the page query by hand",
     )
-    parser.add_argument("--database", default="crossroad_bench_triage", help="dropped and recreated")
-    parser.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    benchlib.add_database_options(parser, "crossroad_bench_triage")
     parser.add_argument("--seed", type=int, default=5)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 # --- loading -------------------------------------------------------------------------------
 
+# A check-in score near the patient's pain of the day (x.pain), drawn per item.
+NEAR_PAIN = "GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1))"
 
-def load(args: argparse.Namespace) -> dict[str, Any]:
-    from psycopg import sql
 
-    from care.models import CareTeam, Role, TeamMembership, TeamRole, User
+def checkins_sql() -> sql.Composed:
+    """INSERT ... SELECT of one check-in a day for the patients %(ids)s over %(days)s days.
 
+    One expression per column of the CheckIn model: a column the model gains and this
+    lacks stops the load with its name. Codes come from the catalog; the triage row reads
+    only the pain, the day and the time."""
+    interference = list(catalog.INTERFERENCE_ITEMS)
+    symptoms = sorted(catalog.CHECKIN_SYMPTOM_CODES)[:6]
+
+    def scores(pairs: list[tuple[str, sql.Composable]]) -> sql.Composed:
+        return sql.SQL("jsonb_build_object({})").format(
+            sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(code), value) for code, value in pairs)
+        )
+
+    def item(code: str) -> sql.Identifier:
+        return sql.Identifier(f"i_{code}")
+
+    values: dict[str, sql.Composable] = {
+        "id": sql.SQL("gen_random_uuid()"),
+        "patient_id": sql.SQL("c.patient_id"),
+        "reported_by_id": sql.SQL("c.user_id"),
+        "reporter_role": sql.Literal(str(ReporterRole.PATIENT)),
+        "timezone": sql.SQL("c.tz"),
+        "local_date": sql.SQL("(c.at AT TIME ZONE c.tz)::date"),
+        "created_at": sql.SQL("c.at + interval '2 minutes'"),
+        "updated_at": sql.SQL("c.at + interval '2 minutes'"),
+        "late": sql.SQL("false"),
+        "status": sql.Literal(str(RecordStatus.ACTIVE)),
+        "retracted_reason": sql.Literal(""),
+        "version": sql.SQL("1"),
+        "fingerprint": sql.SQL("md5(random()::text) || md5(random()::text)"),
+        "ingest_key": sql.SQL("NULL"),
+        "recorded_at": sql.SQL("c.at"),
+        "pain_now": sql.SQL("c.pain"),
+        "pain_worst": sql.SQL("LEAST(10, c.pain + 1)"),
+        "pain_least": sql.SQL("GREATEST(0, c.pain - 2)"),
+        "pain_average": sql.SQL("c.pain"),
+        "interference": scores([(code, sql.SQL("c.{}").format(item(code))) for code in interference]),
+        # Every item answered: the mean of all (diary.days.interference_mean's rule).
+        "interference_mean": sql.SQL("round(({}) / {}.0, 2)").format(
+            sql.SQL(" + ").join(sql.SQL("c.{}").format(item(code)) for code in interference),
+            sql.Literal(len(interference)),
+        ),
+        "neuropathic": sql.SQL("'[]'"),
+        "pain_sites": sql.SQL("{}::jsonb").format(
+            sql.Literal(json.dumps([catalog.PAIN_SITES["lower_back"].code]))
+        ),
+        "breakthrough_episodes": sql.SQL("floor(random() * 4)::int"),
+        "symptoms": scores([(code, sql.SQL("floor(random() * 11)::int")) for code in symptoms]),
+        "red_flags": sql.SQL("'[]'"),
+        "wants_fewer_medications": sql.SQL("false"),
+        "wants_procedure_discussion": sql.SQL("false"),
+        "note": sql.Literal(""),
+    }
+    columns = rows.columns("checkin")
+    unknown = set(columns) ^ set(values)
+    assert not unknown, f"checkins_sql and the CheckIn model differ on columns {sorted(unknown)}"
+    return sql.SQL(
+        """
+        INSERT INTO {table} ({columns})
+        SELECT {values}
+        FROM (
+            SELECT x.patient_id, x.user_id, x.tz, x.at, x.pain, {items}
+            FROM (
+                SELECT p.id AS patient_id, p.user_id, p.timezone AS tz,
+                       LEAST(now() - interval '5 minutes',
+                             ((current_date - d) + time '09:00') AT TIME ZONE p.timezone
+                             + floor(random() * 180) * interval '1 minute') AS at,
+                       GREATEST(0, LEAST(10, abs(hashtext(p.id::text)) %% 7 + floor(random() * 5)::int - 2)) AS pain
+                FROM {patients} p CROSS JOIN generate_series(0, %(days)s - 1) d
+                WHERE p.id = ANY(%(ids)s)
+            ) x
+        ) c
+        """
+    ).format(
+        table=sql.Identifier(rows.table("checkin")),
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        values=sql.SQL(", ").join(values[c] for c in columns),
+        items=sql.SQL(", ").join(sql.SQL(NEAR_PAIN + " AS {}").format(item(code)) for code in interference),
+        patients=sql.Identifier(Patient._meta.db_table),
+    )
+
+
+def seed_teams() -> tuple[CareTeam, CareTeam, User]:
+    """The clinician's team, another team, and the clinician (a pain physician)."""
     team = CareTeam.objects.create(name="Bench triage team")
     other = CareTeam.objects.create(name="Bench other team")
     clinician = User.objects.create(username="bench-clinician", role=Role.CLINICIAN, email="c@bench.invalid")
     TeamMembership.objects.create(team=team, user=clinician, team_role=TeamRole.PAIN_PHYSICIAN)
-    total = args.patients + args.others
+    return team, other, clinician
+
+
+def seed_patients(team: CareTeam, other: CareTeam, n: int, others: int, days: int) -> list[Patient]:
+    """n patients of the team and `others` of the other team, each with their account,
+    enrolled a month before their first check-in; names, zones and context flags vary."""
+    password = make_password(None)  # unusable, computed once
+    users = [
+        User(
+            username=f"patient-{i}",
+            password=password,
+            role=Role.PATIENT,
+            timezone=ZONES[i % len(ZONES)],
+            language="it" if i % 5 == 0 else "en",
+        )
+        for i in range(1, n + others + 1)
+    ]
+    User.objects.bulk_create(users, batch_size=2000)
+    enrolled = datetime.now(UTC) - timedelta(days=days + 30)
+    patients = [
+        Patient(
+            user=user,
+            care_team=team if i <= n else other,
+            display_name=f"{FIRST[(i * 7) % len(FIRST)]} {LAST[(i * 13) % len(LAST)]}",
+            timezone=user.timezone,
+            language=user.language,
+            enrolled_on=enrolled.date(),
+            activated_at=enrolled,
+            diagnosis=DIAGNOSES[i % len(DIAGNOSES)],
+            baseline_mme=None if i % 3 == 0 else (30, 60, 90, 120)[i % 4],
+            limited_prognosis=i % 17 == 0,
+            cancer_survivor=i % 11 == 0,
+            substance_use_history=i % 13 == 0,
+            organ_failure=i % 19 == 0,
+            idds=i % 20 == 0,
+            idds_lockout_minutes=10 if i % 20 == 0 else None,
+            idds_max_daily_boluses=6 if i % 20 == 0 else None,
+            idds_reservoir_ml=Decimal("18.5") if i % 20 == 0 else None,
+            idds_next_refill_date=enrolled.date() + timedelta(days=days + 30 + i % 28)
+            if i % 20 == 0
+            else None,
+        )
+        for i, user in enumerate(users, 1)
+    ]
+    Patient.objects.bulk_create(patients, batch_size=2000)
+    return patients
+
+
+def load_checkins(patients: list[Patient], days: int, seed: int) -> dict[str, float]:
+    """The check-ins, generated in PostgreSQL in slices of 500 patients on two
+    connections (two cores), indexes and constraints dropped during the load."""
     timings = {}
-    with benchlib.pg_connect(args.database) as conn:
+    statement = checkins_sql()
+    total = len(patients) * days
+    benchlib.step(f"generating {total:,} check-ins in PostgreSQL (indexes dropped, rebuilt after)")
+    started = time.perf_counter()
+    ids = sorted(p.pk for p in patients)
+    chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
+    progress = benchlib.Progress("check-ins", total)
+    lock = threading.Lock()
+    done = [0]
+
+    def insert(worker: int) -> None:
+        with benchlib.pg_connect(DATABASE) as own:
+            own.execute("SET synchronous_commit = off")
+            own.execute("SELECT setseed(%s)", ((seed + worker) / 100,))
+            for chunk in chunks[worker::2]:
+                own.execute(statement, {"ids": chunk, "days": days})
+                own.commit()
+                with lock:
+                    done[0] += len(chunk) * days
+                    progress.update(done[0])
+
+    with benchlib.pg_connect(DATABASE) as conn:
         conn.execute("SET maintenance_work_mem = '512MB'")
-        conn.execute("SET synchronous_commit = off")
-        conn.execute("SELECT setseed(%s)", (args.seed / 100,))
-        started = time.perf_counter()
-        conn.execute(
-            """
-            INSERT INTO care_user (id, password, is_superuser, username, first_name, last_name, email,
-                                   is_staff, is_active, date_joined, role, language, timezone, failed_logins)
-            SELECT gen_random_uuid(), '!', false, 'patient-' || i, '', '', '', false, true, now(),
-                   'patient', 'en', (%(zones)s::text[])[1 + i %% 10], 0
-            FROM generate_series(1, %(total)s) i
-            """,
-            {"zones": list(ZONES), "total": total},
-        )
-        conn.execute(
-            """
-            INSERT INTO care_patient (id, user_id, care_team_id, display_name, timezone, language, enrolled_on,
-                activated_at, diagnosis, baseline_mme, limited_prognosis, cancer_survivor,
-                substance_use_history, organ_failure, idds, idds_lockout_minutes, idds_max_daily_boluses,
-                idds_reservoir_ml, idds_next_refill_date, created_at, updated_at)
-            SELECT gen_random_uuid(), u.id, CASE WHEN u.i <= %(n)s THEN %(team)s ELSE %(other)s END,
-                   (%(first)s::text[])[1 + (u.i * 7) %% 40] || ' ' || (%(last)s::text[])[1 + (u.i * 13) %% 50],
-                   u.timezone, CASE WHEN u.i %% 5 = 0 THEN 'it' ELSE 'en' END,
-                   current_date - (%(days)s + 30), now() - (%(days)s + 30) * interval '1 day',
-                   (ARRAY['lung cancer', 'breast cancer', 'pancreatic cancer', 'myeloma', ''])[1 + u.i %% 5],
-                   CASE WHEN u.i %% 3 = 0 THEN NULL ELSE (ARRAY[30, 60, 90, 120])[1 + u.i %% 4] END,
-                   u.i %% 17 = 0, u.i %% 11 = 0, u.i %% 13 = 0, u.i %% 19 = 0, u.i %% 20 = 0,
-                   CASE WHEN u.i %% 20 = 0 THEN 10 END, CASE WHEN u.i %% 20 = 0 THEN 6 END,
-                   CASE WHEN u.i %% 20 = 0 THEN 18.5 END,
-                   CASE WHEN u.i %% 20 = 0 THEN current_date + u.i %% 28 END, now(), now()
-            FROM (SELECT id, timezone, substring(username FROM 9)::int AS i
-                  FROM care_user WHERE username LIKE 'patient-%%') u
-            """,
-            {
-                "n": args.patients,
-                "team": team.pk,
-                "other": other.pk,
-                "first": FIRST,
-                "last": LAST,
-                "days": args.days,
-            },
-        )
-        conn.commit()
-        timings["patients"] = time.perf_counter() - started
-
-        rows = args.patients * args.days
-        benchlib.step(f"generating {rows:,} check-ins in PostgreSQL (indexes dropped, rebuilt after)")
-        started = time.perf_counter()
-        with benchlib.without_constraints_and_indexes(conn, "diary_checkin", database=args.database):
-            # In slices of 500 patients on two connections (two cores), so the progress line moves.
-            progress = benchlib.Progress("check-ins", rows)
-            patient_ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM care_patient WHERE care_team_id = %s ORDER BY id", (team.pk,)
-                ).fetchall()
-            ]
-            chunks = [patient_ids[i : i + 500] for i in range(0, len(patient_ids), 500)]
-            lock = threading.Lock()
-            done = [0]
-
-            def insert(worker: int) -> None:
-                with benchlib.pg_connect(args.database) as own:
-                    own.execute("SET synchronous_commit = off")
-                    own.execute("SELECT setseed(%s)", ((args.seed + worker) / 100,))
-                    for chunk in chunks[worker::2]:
-                        own.execute(CHECKINS_SQL, {"ids": chunk, "days": args.days})
-                        own.commit()
-                        with lock:
-                            done[0] += len(chunk) * args.days
-                            progress.update(done[0])
-
+        with benchlib.without_constraints_and_indexes(conn, rows.table("checkin"), database=DATABASE):
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(insert, range(2)))
             progress.finish()
             timings["checkins_insert"] = time.perf_counter() - started
             benchlib.step("rebuilding the check-in indexes and constraints")
-        timings["checkins_total"] = time.perf_counter() - started
+    timings["checkins_total"] = time.perf_counter() - started
+    return timings
 
-        started = time.perf_counter()
-        conn.execute(ALERTS_SQL, {"team": team.pk})
-        conn.execute(REFERRALS_SQL)
-        conn.commit()
-        timings["alerts"] = time.perf_counter() - started
-        started = time.perf_counter()
-        statuses = compute_statuses(conn)
-        benchlib.copy_rows(conn, "care_patientstatus", ("patient_id", *STATUS_FIELDS, "updated_at"), statuses)
-        conn.commit()
-        timings["status"] = time.perf_counter() - started
-        conn.autocommit = True
-        started = time.perf_counter()
-        for table in ("care_user", "care_patient", "diary_checkin", "alerts_alert", "care_patientstatus"):
-            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
-        timings["analyze"] = time.perf_counter() - started
-        counts = {
-            table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[
-                0
-            ]
-            for table in (
-                "care_patient",
-                "diary_checkin",
-                "alerts_alert",
-                "alerts_referralrecommendation",
-                "care_patientstatus",
+
+def seed_alerts(patients: list[Patient], rng: random.Random) -> list[Alert]:
+    """Open and acknowledged alerts (three in ten acknowledged) raised in the last ten
+    days, by ALERT_SHARES; severity from the registry, criteria as the product sets them."""
+    now = datetime.now(UTC)
+    alerts = []
+    for patient in patients:
+        for rule, share in ALERT_SHARES.items():
+            if rng.random() >= share:
+                continue
+            raised = now - timedelta(seconds=rng.uniform(0, 10 * 86400))
+            acknowledged = rng.random() < 0.3
+            alerts.append(
+                Alert(
+                    patient=patient,
+                    rule=rule,
+                    severity=RULES[rule].severity,
+                    status=Alert.Status.ACKNOWLEDGED if acknowledged else Alert.Status.OPEN,
+                    box2_criteria=box2_criteria(patient, rule),
+                    evidence={},
+                    record_ids=[],
+                    created_at=raised,
+                    last_triggered_at=raised,
+                    acknowledged_at=raised + timedelta(hours=1) if acknowledged else None,
+                )
             )
+    Alert.objects.bulk_create(alerts, batch_size=2000)
+    return alerts
+
+
+def seed_referrals(alerts: list[Alert], rng: random.Random) -> int:
+    """An open referral (suggested, three in ten accepted) for eight in ten patients whose
+    alerts evidence a Box 2 criterion."""
+    by_patient: dict[Any, list[Alert]] = defaultdict(list)
+    for alert in alerts:
+        if alert.box2_criteria:
+            by_patient[alert.patient_id].append(alert)
+    status = ReferralRecommendation.Status
+    referrals = []
+    for patient_id, evidence in by_patient.items():
+        if rng.random() >= 0.8:
+            continue
+        criteria: dict[int, dict] = {}
+        for alert in evidence:
+            for number in alert.box2_criteria:
+                criteria.setdefault(number, {"number": number, "rule": alert.rule, "evidence": {}})
+        referrals.append(
+            ReferralRecommendation(
+                patient_id=patient_id,
+                status=status.ACCEPTED if rng.random() < 0.3 else status.SUGGESTED,
+                priority=ReferralRecommendation.Priority.ROUTINE,
+                criteria=[criteria[n] for n in sorted(criteria)],
+                created_at=min(a.created_at for a in evidence),
+                updated_at=max(a.created_at for a in evidence),
+            )
+        )
+    ReferralRecommendation.objects.bulk_create(referrals, batch_size=2000)
+    return len(referrals)
+
+
+def refresh_statuses(patients: list[Patient]) -> None:
+    """Every patient's triage row, written as the product writes it after an evaluation:
+    on two threads (two cores), 500 patients per transaction (one commit, not one each)."""
+    progress = benchlib.Progress("status rows (refresh_patient_status)", len(patients))
+    chunks = [patients[i : i + 500] for i in range(0, len(patients), 500)]
+    lock = threading.Lock()
+    done = [0]
+
+    def refresh(worker: int) -> None:
+        try:
+            for chunk in chunks[worker::2]:
+                with transaction.atomic():
+                    for patient in chunk:
+                        refresh_patient_status(patient)
+                with lock:
+                    done[0] += len(chunk)
+                    progress.update(done[0])
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(refresh, range(2)))
+    progress.finish()
+
+
+def database_facts() -> dict[str, Any]:
+    """Row counts, database size and the status keys: every patient must have a status
+    row with its own key, so the order is total and the baseline's ORDER BY s.triage_key
+    is the API's Coalesce(status key, fallback)."""
+    counted = (Patient, rows.RECORD_MODELS["checkin"], Alert, ReferralRecommendation, PatientStatus)
+    with benchlib.pg_connect(DATABASE, autocommit=True) as conn:
+        for model in (*counted, User):
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(model._meta.db_table)))
+        counts = {
+            model._meta.db_table: conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(model._meta.db_table))
+            ).fetchone()[0]
+            for model in counted
         }
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
-        # Every patient has a status row with its own key: the order is total, the baseline's
-        # ORDER BY s.triage_key is the API's Coalesce(status key, fallback).
         keys = dict(
             zip(
                 ("patients", "status_rows", "distinct_keys", "empty_keys"),
@@ -367,192 +517,27 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
                 strict=True,
             )
         )
-    return {
-        "clinician": clinician,
-        "team": team,
-        "timings": timings,
-        "counts": counts,
-        "db_size": size,
-        "keys": keys,
-    }
+    return {"counts": counts, "db_size": size, "keys": keys}
 
 
-CHECKINS_SQL = """
-INSERT INTO diary_checkin (id, patient_id, reported_by_id, reporter_role, timezone, local_date, created_at,
-    updated_at, late, status, retracted_reason, version, fingerprint, ingest_key, recorded_at, pain_now,
-    pain_worst, pain_least, pain_average, interference, interference_mean, neuropathic, pain_sites,
-    breakthrough_episodes, symptoms, red_flags, wants_fewer_medications, wants_procedure_discussion, note)
-SELECT gen_random_uuid(), c.patient_id, c.user_id, 'patient', c.tz, (c.at AT TIME ZONE c.tz)::date,
-       c.at + interval '2 minutes', c.at + interval '2 minutes', false, 'active', '', 1,
-       md5(random()::text) || md5(random()::text), NULL, c.at, c.pain, LEAST(10, c.pain + 1),
-       GREATEST(0, c.pain - 2), c.pain,
-       jsonb_build_object('general_activity', c.i1, 'mood', c.i2, 'walking', c.i3, 'work', c.i4,
-                          'relations', c.i5, 'sleep', c.i6, 'enjoyment', c.i7),
-       round((c.i1 + c.i2 + c.i3 + c.i4 + c.i5 + c.i6 + c.i7) / 7.0, 2), '[]', '["lower_back"]',
-       floor(random() * 4)::int,
-       jsonb_build_object('tiredness', LEAST(10, c.pain + 1), 'sleep_disturbance', floor(random() * 8)::int,
-                          'nausea', floor(random() * 5)::int, 'appetite_loss', floor(random() * 6)::int,
-                          'anxiety', floor(random() * 7)::int, 'wellbeing', floor(random() * 11)::int),
-       '[]', false, false, ''
-FROM (
-    SELECT x.patient_id, x.user_id, x.tz, x.at, x.pain,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i1,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i2,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i3,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i4,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i5,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i6,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i7
-    FROM (
-        SELECT p.id AS patient_id, p.user_id, p.timezone AS tz,
-               LEAST(now() - interval '5 minutes',
-                     ((current_date - d) + time '09:00') AT TIME ZONE p.timezone
-                     + floor(random() * 180) * interval '1 minute') AS at,
-               GREATEST(0, LEAST(10, abs(hashtext(p.id::text)) %% 7 + floor(random() * 5)::int - 2)) AS pain
-        FROM care_patient p CROSS JOIN generate_series(0, %(days)s - 1) d
-        WHERE p.id = ANY(%(ids)s)
-    ) x
-) c
-"""
-
-# Unresolved alerts for about a third of the team, a few rules each, raised in the last ten days.
-ALERTS_SQL = """
-INSERT INTO alerts_alert (id, patient_id, rule, severity, status, box2_criteria, evidence, record_ids, late,
-    created_at, last_triggered_at, acknowledged_at, resolved_at, resolution, escalation_tier,
-    escalation_due_at, digested_at)
-SELECT gen_random_uuid(), x.patient_id, x.rule, x.severity, x.status, x.box2::jsonb, '{}', '[]', false,
-       x.t, x.t, CASE WHEN x.status = 'acknowledged' THEN x.t + interval '1 hour' END, NULL, '', 1, NULL, NULL
-FROM (
-    SELECT p.id AS patient_id, r.rule, r.severity, r.box2, r.share, random() AS draw,
-           CASE WHEN random() < 0.3 THEN 'acknowledged' ELSE 'open' END AS status,
-           now() - random() * interval '10 days' AS t
-    FROM care_patient p
-    CROSS JOIN (VALUES ('red_flag', 'urgent', '[]', 0.02), ('rapid_deterioration', 'urgent', '[5]', 0.01),
-                       ('persistent_pain', 'warning', '[1]', 0.10), ('pain_interference', 'warning', '[3]', 0.06),
-                       ('symptom_cluster', 'warning', '[]', 0.05), ('missed_diary', 'info', '[]', 0.06),
-                       ('patient_preference', 'info', '[9]', 0.03)) AS r(rule, severity, box2, share)
-    WHERE p.care_team_id = %(team)s
-) x
--- one draw per (patient, rule): random() in the subquery's select list, not in a WHERE the
--- planner could push down to the VALUES list and evaluate once per rule
-WHERE x.draw < x.share
-"""
-
-# An open referral for most patients whose alerts evidence a Box 2 criterion.
-REFERRALS_SQL = """
-INSERT INTO alerts_referralrecommendation (id, patient_id, status, priority, criteria, decline_reason,
-    decided_by_id, created_at, updated_at)
-SELECT gen_random_uuid(), a.patient_id, CASE WHEN random() < 0.3 THEN 'accepted' ELSE 'suggested' END,
-       'routine', jsonb_agg(jsonb_build_object('number', n.value::int, 'rule', a.rule, 'evidence', '{}'::jsonb)
-                            ORDER BY n.value::int),
-       '', NULL, min(a.created_at), max(a.created_at)
-FROM alerts_alert a CROSS JOIN LATERAL jsonb_array_elements_text(a.box2_criteria) n
-GROUP BY a.patient_id
-HAVING random() < 0.8
-"""
-
-
-def compute_statuses(conn) -> list[tuple]:
-    """care_patientstatus rows for every patient, computed as alerts.status computes them
-    (the same ranks, counts, referral fields and 7-day pain slope), with the triage key
-    made by the app's own care.models.triage_key from those values."""
-    from alerts.status import REFERRAL_RANKS, SEVERITY_RANKS, TREND_DAYS, slope
-    from care.models import triage_key
-
-    now = datetime.now(UTC)
-    patients = conn.execute("SELECT id, timezone, display_name FROM care_patient").fetchall()
-    alerts = {
-        pid: (urgent, warning, info, oldest)
-        for pid, urgent, warning, info, oldest in conn.execute(
-            """
-            SELECT patient_id, count(*) FILTER (WHERE severity = 'urgent'),
-                   count(*) FILTER (WHERE severity = 'warning'), count(*) FILTER (WHERE severity = 'info'),
-                   min(created_at)
-            FROM alerts_alert WHERE status IN ('open', 'acknowledged') GROUP BY patient_id
-            """
-        ).fetchall()
-    }
-    referrals = {
-        pid: (status, sorted({c["number"] for c in criteria}))
-        for pid, status, criteria in conn.execute(
-            "SELECT patient_id, status, criteria FROM alerts_referralrecommendation "
-            "WHERE status IN ('suggested', 'accepted')"
-        ).fetchall()
-    }
-    days: dict[Any, list] = defaultdict(list)
-    for pid, when, pain_now, worst, recorded in conn.execute(
-        "SELECT patient_id, local_date, pain_now, pain_worst, recorded_at FROM diary_checkin "
-        "WHERE status = 'active' AND local_date >= current_date - %s",
-        (TREND_DAYS + 2,),
-    ):
-        days[pid].append((when, pain_now, worst, recorded))
-    rows, missing = [], []
-    for pid, zone, name in patients:
-        today = now.astimezone(ZoneInfo(zone)).date()
-        first = today - timedelta(days=TREND_DAYS - 1)
-        day_pain: dict[date, int] = {}
-        last = None
-        for when, pain_now, worst, recorded in days.get(pid, ()):
-            if first <= when <= today:
-                day_pain[when] = max(day_pain.get(when, 0), pain_now, worst or 0)
-                last = recorded if last is None else max(last, recorded)
-        if last is None:
-            missing.append(pid)
-        urgent, warning, info, oldest = alerts.get(pid, (0, 0, 0, None))
-        counts = {"urgent": urgent, "warning": warning, "info": info}
-        referral_status, criteria = referrals.get(pid, ("", []))
-        severity_rank = max((rank for kind, rank in SEVERITY_RANKS.items() if counts[kind]), default=0)
-        referral_rank = REFERRAL_RANKS.get(referral_status, 0)
-        rows.append(
-            [
-                pid,
-                severity_rank,
-                urgent,
-                warning,
-                info,
-                oldest,
-                referral_status,
-                referral_rank,
-                json.dumps(criteria),
-                last,
-                day_pain.get(today),
-                today if today in day_pain else None,
-                slope([((when - today).days, pain) for when, pain in sorted(day_pain.items())]),
-                triage_key(severity_rank, referral_rank, oldest, name, pid),
-                now,
-            ]
-        )
-    if missing:  # no check-in in the last week: the latest one ever, as the app falls back to
-        latest = dict(
-            conn.execute(
-                "SELECT DISTINCT ON (patient_id) patient_id, recorded_at FROM diary_checkin "
-                "WHERE status = 'active' AND patient_id = ANY(%s) "
-                "ORDER BY patient_id, local_date DESC, recorded_at DESC",
-                (missing,),
-            ).fetchall()
-        )
-        for row in rows:
-            if row[9] is None:
-                row[9] = latest.get(row[0])
-    return [tuple(r) for r in rows]
-
-
-def check_with_app(sample: int, team, rng: random.Random) -> tuple[int, int, list]:
-    """Run the app's refresh_patient_status on a sample; count rows it changed."""
-    from alerts.status import refresh_patient_status
-    from care.models import Patient, PatientStatus
-
-    ids = list(Patient.objects.filter(care_team=team).values_list("pk", flat=True))
-    chosen = rng.sample(ids, min(sample, len(ids)))
-    before = {s.pk: s for s in PatientStatus.objects.filter(pk__in=chosen)}
-    differences = []
-    for patient in Patient.objects.filter(pk__in=chosen):
-        after = refresh_patient_status(patient)
-        old = before[patient.pk]
-        for name in STATUS_FIELDS:
-            if getattr(old, name) != getattr(after, name):
-                differences.append((patient.pk, name, getattr(old, name), getattr(after, name)))
-    return len(chosen), len({d[0] for d in differences}), differences[:5]
+def load(args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
+    timings = {}
+    started = time.perf_counter()
+    team, other, clinician = seed_teams()
+    patients = seed_patients(team, other, args.patients, args.others, args.days)
+    timings["patients"] = time.perf_counter() - started
+    timings |= load_checkins(patients[: args.patients], args.days, args.seed)
+    started = time.perf_counter()
+    alerts = seed_alerts(patients[: args.patients], rng)
+    seed_referrals(alerts, rng)
+    timings["alerts"] = time.perf_counter() - started
+    started = time.perf_counter()
+    refresh_statuses(patients)
+    timings["status"] = time.perf_counter() - started
+    started = time.perf_counter()
+    facts = database_facts()
+    timings["analyze"] = time.perf_counter() - started
+    return {"clinician": clinician, "team": team, "other": other, "timings": timings, **facts}
 
 
 # --- the two pages -----------------------------------------------------------------------------
@@ -738,7 +723,8 @@ def explain(conn, query: str, params: dict | None = None, runs: int = 5) -> dict
 
 
 # Variants of the page query, timed by hand to see what would let PostgreSQL serve the page
-# from an index. {select} is the baseline's field list. "subquery" variants find the teams
+# from an index (the API's own query, with its Coalesce fallback, is explained as Django
+# sends it: see plans). {select} is the baseline's field list. "subquery" variants find the teams
 # as visible_to does (the clinician's memberships); the others take the team ids resolved
 # first, so they also run for a team the clinician is not in (the 1,000-patient team, whose
 # patients all sort after the big team's patients with alerts).
@@ -748,12 +734,6 @@ VARIANTS = {
         SELECT {select} FROM care_patient p JOIN care_patientstatus s ON s.patient_id = p.id
         WHERE p.care_team_id IN (SELECT team_id FROM care_teammembership WHERE user_id = %(user)s)
         ORDER BY s.triage_key LIMIT %(limit)s""",
-    # The API's fallback for a patient without a status row, as care/views.py builds it.
-    "LEFT JOIN, team ids first, ORDER BY COALESCE(s.triage_key, fallback) (as the API)": """
-        SELECT {select} FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id
-        WHERE p.care_team_id = ANY(%(teams)s)
-        ORDER BY COALESCE(s.triage_key, '32999999999999' || repeat('f', 200) || p.id::text)
-        LIMIT %(limit)s""",
     "LEFT JOIN, team ids first, ORDER BY s.triage_key": """
         SELECT {select} FROM care_patient p LEFT JOIN care_patientstatus s ON s.patient_id = p.id
         WHERE p.care_team_id = ANY(%(teams)s) ORDER BY s.triage_key LIMIT %(limit)s""",
@@ -829,47 +809,20 @@ def plan_variants(conn, user_id, teams: dict[str, Any], runs: int = 5) -> dict[s
     return results
 
 
-def main() -> int:
-    args = parse_args()
-    rng = random.Random(args.seed)
-    benchlib.configure_env(database=args.database, eager=False)
-    benchlib.print_header(
-        "bench/triage: first page of GET /api/v1/patients/ vs hand-written SQL",
-        {
-            "patients": args.patients,
-            "days of check-ins": args.days,
-            "other team": args.others,
-            "repeat": args.repeat,
-            "in-process": "test client",
-        },
-    )
-    benchlib.step(f"recreating database {args.database} and migrating")
-    benchlib.recreate_database(args.database)
-    benchlib.flush_bench_broker()
-    benchlib.setup_django()
-    started = time.perf_counter()
-    loaded = load(args)
-    load_seconds = time.perf_counter() - started
-    benchlib.step(f"loaded in {load_seconds:.0f} s: {loaded['counts']}, database {loaded['db_size']}")
+# --- measuring -------------------------------------------------------------------------------
 
-    benchlib.step(
-        f"checking the status rows against the app's refresh_patient_status ({args.sample} patients)"
-    )
-    checked, differing, examples = check_with_app(args.sample, loaded["team"], rng)
 
-    from django.test import Client
-    from rest_framework_simplejwt.tokens import AccessToken
+def api_client(clinician: User) -> Client:
+    return Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(clinician)}")
 
-    clinician = loaded["clinician"]
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(clinician)}")
-    path = "/api/v1/patients/"
+
+def compare_pages(client: Client, raw, clinician: User, repeat: int) -> dict[str, Any]:
+    """The API's first page against the baseline: queries, sameness, then interleaved times."""
 
     def api_page() -> bytes:
-        response = client.get(path)
+        response = client.get(PATH)
         assert response.status_code == 200, response.content[:300]
         return response.content
-
-    raw = benchlib.pg_connect(args.database, autocommit=True)
 
     def sql_page() -> bytes:
         return baseline_page(raw, clinician.pk)
@@ -879,73 +832,80 @@ def main() -> int:
         sql_page()
     with benchlib.count_queries() as captured:
         api_body = api_page()
-    queries = [" ".join(q["sql"].split())[:110] for q in captured]
-    page_query = api_page_query(captured)
-    same = json.loads(api_body)["results"] == json.loads(sql_page())["results"]
-    first_names = [r["display_name"] for r in json.loads(api_body)["results"][:3]]
-
-    benchlib.step(f"{args.repeat} pages each, interleaved API / SQL")
-    times = benchlib.interleaved(args.repeat, {"api": api_page, "sql": sql_page})
-
-    benchlib.step("EXPLAIN ANALYZE of the API's page query (as Django sent it) and of the baseline")
-    plans = {
-        "API first page": explain(raw, page_query),
-        "baseline SQL": explain(raw, PAGE_SQL, {"user": clinician.pk, "limit": 51}),
+    api_results = json.loads(api_body)["results"]
+    sql_results = json.loads(sql_page())["results"]
+    # The baseline is written by hand: say which fields it lacks before "not identical".
+    if sql_results:
+        fields = list(TriageSerializer.Meta.fields)
+        assert list(sql_results[0]) == fields, f"baseline fields differ from TriageSerializer's: {fields}"
+    benchlib.step(f"{repeat} pages each, interleaved API / SQL")
+    return {
+        "queries": [" ".join(q["sql"].split())[:110] for q in captured],
+        "page_query": api_page_query(captured),
+        "same": api_results == sql_results,
+        "first_names": [r["display_name"] for r in api_results[:3]],
+        "times": benchlib.interleaved(repeat, {"api": api_page, "sql": sql_page}),
     }
 
-    walked, walk_in_order = None, None
-    if not args.no_walk:
-        benchlib.step("following next links through the whole list")
-        walked = walk(client, path, limit_pages=(args.patients // 50) + 20)
-        expected = [str(r[0]) for r in raw.execute(ORDER_SQL, {"user": clinician.pk}).fetchall()]
-        walk_in_order = walked["order"] == expected
-        if len(walked["paths"]) > 2:
-            with benchlib.count_queries() as captured:
-                response = client.get(walked["paths"][-2])
-            assert response.status_code == 200
-            plans[f"API page {len(walked['paths']) - 1} (cursor)"] = explain(raw, api_page_query(captured))
 
-    variants: dict[str, dict[str, dict]] = {}
-    team_labels: dict[str, Any] = {}
-    if args.plans:
-        benchlib.step("timing variants of the page query by hand (EXPLAIN ANALYZE, median of 5)")
-        team_labels = {f"clinician's team ({args.patients:,})": loaded["team"].pk}
-        if args.others:
-            other = raw.execute("SELECT id FROM care_careteam WHERE name = 'Bench other team'").fetchone()[0]
-            team_labels[f"another team ({args.others:,})"] = other
-        variants = plan_variants(raw, clinician.pk, team_labels)
-    raw.close()
+def walk_list(client: Client, raw, clinician: User, patients: int, plans: dict) -> dict[str, Any]:
+    """Follow next links through the whole list; the order must be the triage key's. The
+    plan of a deep page (by cursor) joins `plans`."""
+    benchlib.step("following next links through the whole list")
+    walked = walk(client, PATH, limit_pages=(patients // 50) + 20)
+    expected = [str(r[0]) for r in raw.execute(ORDER_SQL, {"user": clinician.pk}).fetchall()]
+    walked["in_order"] = walked["order"] == expected
+    if len(walked["paths"]) > 2:
+        with benchlib.count_queries() as captured:
+            response = client.get(walked["paths"][-2])
+        assert response.status_code == 200
+        plans[f"API page {len(walked['paths']) - 1} (cursor)"] = explain(raw, api_page_query(captured))
+    return walked
 
-    # --- summary ---
-    api, base = benchlib.summary_ms(times["api"]), benchlib.summary_ms(times["sql"])
-    ratio = api["median_ms"] / base["median_ms"]
-    ratio_mean = api["mean_ms"] / base["mean_ms"]
-    t = loaded["timings"]
+
+def time_variants(raw, clinician: User, loaded: dict, args) -> tuple[dict, dict]:
+    benchlib.step("timing variants of the page query by hand (EXPLAIN ANALYZE, median of 5)")
+    team_labels = {f"clinician's team ({args.patients:,})": loaded["team"].pk}
+    if args.others:
+        team_labels[f"another team ({args.others:,})"] = loaded["other"].pk
+    return plan_variants(raw, clinician.pk, team_labels), team_labels
+
+
+# --- summary ---------------------------------------------------------------------------------
+
+
+def print_data(args, loaded: dict, load_seconds: float) -> None:
+    counts, t = loaded["counts"], loaded["timings"]
     print()
     print(
-        f"data: {loaded['counts']['care_patient']:,} patients ({args.patients:,} visible), "
-        f"{loaded['counts']['diary_checkin']:,} check-ins, {loaded['counts']['alerts_alert']:,} unresolved "
-        f"alerts, {loaded['counts']['alerts_referralrecommendation']:,} open referrals; "
-        f"database {loaded['db_size']}"
+        f"data: {counts['care_patient']:,} patients ({args.patients:,} visible), "
+        f"{counts['diary_checkin']:,} check-ins, {counts['alerts_alert']:,} unresolved "
+        f"alerts, {counts['alerts_referralrecommendation']:,} open referrals; database {loaded['db_size']}"
     )
     print(
-        f"load: {load_seconds:.0f} s (check-ins {t['checkins_insert']:.0f} s insert + "
-        f"{t['checkins_total'] - t['checkins_insert']:.0f} s indexes and constraints, "
-        f"status {t['status']:.1f} s, vacuum analyze {t['analyze']:.0f} s)"
+        f"load: {load_seconds:.0f} s (patients {t['patients']:.0f} s, check-ins {t['checkins_insert']:.0f} s "
+        f"insert + {t['checkins_total'] - t['checkins_insert']:.0f} s indexes and constraints, "
+        f"status rows by refresh_patient_status {t['status']:.1f} s, vacuum analyze {t['analyze']:.0f} s)"
     )
+    keys = loaded["keys"]
     print(
-        f"status rows vs the app's refresh_patient_status: {checked} checked, {differing} changed {examples or ''}"
+        f"status keys: {keys['status_rows']:,} status rows for {keys['patients']:,} patients, "
+        f"{keys['distinct_keys']:,} distinct triage keys, {keys['empty_keys']} empty"
     )
+
+
+def print_pages(pages: dict) -> None:
     print()
-    print(f"API queries per page: {len(queries)}")
-    for q in queries:
+    print(f"API queries per page: {len(pages['queries'])}")
+    for q in pages["queries"]:
         print(f"  {q}")
     print("baseline queries per page: 1")
-    print(f"pages identical (results): {'yes' if same else 'NO'}; first rows: {first_names}")
     print(
-        f"status keys: {loaded['keys']['status_rows']:,} status rows for {loaded['keys']['patients']:,} patients, "
-        f"{loaded['keys']['distinct_keys']:,} distinct triage keys, {loaded['keys']['empty_keys']} empty"
+        f"pages identical (results): {'yes' if pages['same'] else 'NO'}; first rows: {pages['first_names']}"
     )
+
+
+def print_plans(plans: dict) -> None:
     print()
     for label, plan in plans.items():
         print(
@@ -955,28 +915,33 @@ def main() -> int:
         )
         for line in plan["lines"]:
             print(f"    {line}")
-    if variants:
-        print()
-        print(
-            "variants of the page query by hand, each checked to return the same rows as the list in key order"
-        )
-        print("(EXPLAIN ANALYZE execution, median of 5; 'index' is a scan in key order, no sort):")
 
-        def cell(plan: dict | None) -> list[str]:
-            if plan is None:
-                return ["", ""]
-            how = ", ".join(plan["sorts"]) if plan["sorts"] else "index " + ", ".join(plan["indexes"][:1])
-            return [f"{plan['execution_ms']:.2f}", how]
 
-        print(
-            benchlib.table(
-                [
-                    [label, *[c for team in team_labels for c in cell(plans_by_team.get(team))]]
-                    for label, plans_by_team in variants.items()
-                ],
-                ["page query", *[h for team in team_labels for h in (f"{team} ms", "how")]],
-            )
+def print_variants(variants: dict, team_labels: dict) -> None:
+    print()
+    print("variants of the page query by hand, each checked to return the same rows as the list in key order")
+    print("(EXPLAIN ANALYZE execution, median of 5; 'index' is a scan in key order, no sort):")
+
+    def cell(plan: dict | None) -> list[str]:
+        if plan is None:
+            return ["", ""]
+        how = ", ".join(plan["sorts"]) if plan["sorts"] else "index " + ", ".join(plan["indexes"][:1])
+        return [f"{plan['execution_ms']:.2f}", how]
+
+    print(
+        benchlib.table(
+            [
+                [label, *[c for team in team_labels for c in cell(plans_by_team.get(team))]]
+                for label, plans_by_team in variants.items()
+            ],
+            ["page query", *[h for team in team_labels for h in (f"{team} ms", "how")]],
         )
+    )
+
+
+def print_times(api: dict, base: dict) -> tuple[float, float]:
+    ratio = api["median_ms"] / base["median_ms"]
+    ratio_mean = api["mean_ms"] / base["mean_ms"]
     print()
     print(
         benchlib.table(
@@ -995,35 +960,83 @@ def main() -> int:
     )
     print()
     print(f"ratio API / SQL: median {ratio:.2f}x, mean {ratio_mean:.2f}x   (issue 4 aims for <= 2x)")
-    if walked:
-        deep = benchlib.summary_ms(walked["times"][-10:]) if len(walked["times"]) >= 10 else None
-        print()
+    return ratio, ratio_mean
+
+
+def print_walk(walked: dict, patients: int, first_page_ms: float) -> None:
+    deep = benchlib.summary_ms(walked["times"][-10:]) if len(walked["times"]) >= 10 else None
+    print()
+    print(
+        f"walking next links: {walked['pages']} pages, reached {walked['reached']:,} of {patients:,} "
+        f"patients ({walked['rows']:,} rows); {'reached the end' if walked['ended'] else 'did NOT reach the end'}"
+        + (f", the same page came back {walked['repeats']} times" if walked["repeats"] else "")
+        + f"; in the order of the triage key, each once: {'yes' if walked['in_order'] else 'NO'}"
+    )
+    if deep:
         print(
-            f"walking next links: {walked['pages']} pages, reached {walked['reached']:,} of {args.patients:,} "
-            f"patients ({walked['rows']:,} rows); {'reached the end' if walked['ended'] else 'did NOT reach the end'}"
-            + (f", the same page came back {walked['repeats']} times" if walked["repeats"] else "")
-            + f"; in the order of the triage key, each once: {'yes' if walk_in_order else 'NO'}"
+            f"  last 10 pages walked: median {deep['median_ms']:.1f} ms (first page {first_page_ms:.1f} ms)"
         )
-        if deep:
-            print(
-                f"  last 10 pages walked: median {deep['median_ms']:.1f} ms (first page {api['median_ms']:.1f} ms)"
-            )
+
+
+def measure(args, loaded: dict) -> tuple[dict, dict, dict | None, dict, dict]:
+    """The pages compared, their plans, the walk through `next` and the variants."""
+    clinician = loaded["clinician"]
+    client = api_client(clinician)
+    with benchlib.pg_connect(DATABASE, autocommit=True) as raw:
+        pages = compare_pages(client, raw, clinician, args.repeat)
+        benchlib.step("EXPLAIN ANALYZE of the API's page query (as Django sent it) and of the baseline")
+        plans = {
+            "API first page": explain(raw, pages["page_query"]),
+            "baseline SQL": explain(raw, PAGE_SQL, {"user": clinician.pk, "limit": 51}),
+        }
+        walked = None if args.no_walk else walk_list(client, raw, clinician, args.patients, plans)
+        variants, team_labels = time_variants(raw, clinician, loaded, args) if args.plans else ({}, {})
+    return pages, plans, walked, variants, team_labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    benchlib.print_header(
+        "bench/triage: first page of GET /api/v1/patients/ vs hand-written SQL",
+        {
+            "patients": args.patients,
+            "days of check-ins": args.days,
+            "other team": args.others,
+            "repeat": args.repeat,
+            "in-process": "test client",
+        },
+    )
+    benchlib.fresh_database(DATABASE)
+    started = time.perf_counter()
+    loaded = load(args, random.Random(args.seed))
+    load_seconds = time.perf_counter() - started
+    benchlib.step(f"loaded in {load_seconds:.0f} s: {loaded['counts']}, database {loaded['db_size']}")
+
+    pages, plans, walked, variants, team_labels = measure(args, loaded)
+    api, base = benchlib.summary_ms(pages["times"]["api"]), benchlib.summary_ms(pages["times"]["sql"])
+    print_data(args, loaded, load_seconds)
+    print_pages(pages)
+    print_plans(plans)
+    if variants:
+        print_variants(variants, team_labels)
+    ratio, _ = print_times(api, base)
+    if walked:
+        print_walk(walked, args.patients, api["median_ms"])
 
     benchlib.print_result_line(
         "triage",
         mode="pg",
         size={"patients": args.patients, "days": args.days, "checkins": loaded["counts"]["diary_checkin"]},
-        queries_per_req=len(queries),
+        queries_per_req=len(pages["queries"]),
         api_median_ms=round(api["median_ms"], 3),
         api_p95_ms=round(api["p95_ms"], 3),
         sql_median_ms=round(base["median_ms"], 3),
         sql_p95_ms=round(base["p95_ms"], 3),
         ratio=round(ratio, 4),
-        pages_identical=same,
+        pages_identical=pages["same"],
         walk=None
         if not walked
-        else {k: v for k, v in walked.items() if k not in ("times", "order", "paths")}
-        | {"in_order": walk_in_order},
+        else {k: v for k, v in walked.items() if k not in ("times", "order", "paths")},
         plans={label: round(plan["execution_ms"], 3) for label, plan in plans.items()},
         triage_key_index_used={label: plan["uses_triage_key_index"] for label, plan in plans.items()},
         variants_ms={
@@ -1032,14 +1045,11 @@ def main() -> int:
         },
         load_seconds=round(load_seconds),
     )
-    benchlib.close_django_connections()
-    benchlib.flush_bench_broker()
-    if not args.keep_db:
-        benchlib.drop_database(args.database)
-    keys_ok = (
-        loaded["keys"]["distinct_keys"] == loaded["keys"]["patients"] and not loaded["keys"]["empty_keys"]
-    )
-    return 0 if same and differing == 0 and keys_ok and walk_in_order is not False else 1
+    benchlib.finish(DATABASE, keep=args.keep_db)
+    keys = loaded["keys"]
+    keys_ok = keys["distinct_keys"] == keys["patients"] and not keys["empty_keys"]
+    walk_ok = walked is None or (walked["in_order"] and walked["ended"])
+    return 0 if pages["same"] and keys_ok and walk_ok else 1
 
 
 if __name__ == "__main__":
