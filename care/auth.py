@@ -24,7 +24,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.errors import ERROR_RESPONSES, THROTTLED_RESPONSES, detail_response
-from care import services
+from care import services, twofactor
 from care.models import Role
 
 User = get_user_model()
@@ -58,6 +58,7 @@ def address_limited(view):
 
 class LoginSerializer(TokenObtainPairSerializer):
     default_error_messages = {"no_active_account": WRONG_CREDENTIALS}
+    otp = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
 
     def validate(self, attrs):
         user = User.objects.filter(username=attrs.get(self.username_field)).first()
@@ -72,6 +73,7 @@ class LoginSerializer(TokenObtainPairSerializer):
             if user is not None:
                 services.record_failed_login(user=user)
             raise AuthenticationFailed(WRONG_CREDENTIALS, "no_active_account") from None
+        twofactor.require_api_code(user=self.user, code=attrs.get("otp"))
         services.record_successful_login(user=self.user)
         return data
 

@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from care import services
-from care.models import Role, User
+from care.models import Language, Role, User
 
 
 class LockoutMixin:
@@ -43,6 +43,24 @@ class AdminLoginForm(LockoutMixin, AdminAuthenticationForm):
     pass
 
 
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )
+
+
+class AuthenticatorForm(forms.Form):
+    code = forms.CharField(
+        label=_("The 6-digit code your authenticator app shows now"),
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+
 class AcknowledgeForm(forms.Form):
     note = forms.CharField(
         label=_("Note"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
@@ -53,3 +71,7 @@ class ResolveForm(forms.Form):
     resolution = forms.CharField(
         label=_("Resolution"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class LanguageForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language of these pages"), choices=Language.choices)

@@ -2,12 +2,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from care.auth import address_limited
-from clinic import views
+from clinic import signin, views
 
 app_name = "clinic"
 
 urlpatterns = [
-    path("login/", address_limited(views.LoginView.as_view()), name="login"),
+    path("login/", address_limited(signin.LoginView.as_view()), name="login"),
+    path("login/code/", address_limited(signin.login_code), name="login_code"),
+    path("login/authenticator/", address_limited(signin.authenticator), name="authenticator"),
+    path("account/", signin.account, name="account"),
     path("logout/", auth_views.LogoutView.as_view(next_page="clinic:login"), name="logout"),
     path("", views.triage, name="triage"),
     path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),

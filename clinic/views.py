@@ -4,8 +4,6 @@ acknowledge/resolve. Same access rules, same write paths and same audit as the A
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.paginator import Paginator
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,23 +14,13 @@ from alerts import services as alert_services
 from alerts.models import Alert, ReferralRecommendation
 from alerts.texts import RULE_LABELS
 from care.access import audit_read
-from care.models import Patient, Role
+from care.models import Patient
 from clinic.charts import pain_chart
-from clinic.forms import AcknowledgeForm, ClinicianLoginForm, ResolveForm
+from clinic.forms import AcknowledgeForm, ResolveForm
+from clinic.signin import clinician_required
 from diary.summary import daily_summary
 
-clinician_required = user_passes_test(
-    lambda u: u.is_authenticated and u.role == Role.CLINICIAN, login_url="clinic:login"
-)
 
-
-class LoginView(auth_views.LoginView):
-    template_name = "clinic/login.html"
-    authentication_form = ClinicianLoginForm
-    redirect_authenticated_user = True
-
-
-@login_required(login_url="clinic:login")
 @clinician_required
 def triage(request):
     patients = (
@@ -51,7 +39,6 @@ def triage(request):
     return render(request, "clinic/triage.html", {"page": page})
 
 
-@login_required(login_url="clinic:login")
 @clinician_required
 def patient_page(request, patient_id):
     patient = get_object_or_404(
@@ -76,7 +63,6 @@ def _alert_for(request, alert_id) -> Alert:
     return get_object_or_404(Alert.objects.select_related("patient").filter(patient__in=visible), pk=alert_id)
 
 
-@login_required(login_url="clinic:login")
 @clinician_required
 def alert_page(request, alert_id):
     alert = _alert_for(request, alert_id)
@@ -98,7 +84,6 @@ def alert_page(request, alert_id):
 
 
 @require_POST
-@login_required(login_url="clinic:login")
 @clinician_required
 def acknowledge(request, alert_id):
     alert = _alert_for(request, alert_id)
@@ -115,7 +100,6 @@ def acknowledge(request, alert_id):
 
 
 @require_POST
-@login_required(login_url="clinic:login")
 @clinician_required
 def resolve(request, alert_id):
     alert = _alert_for(request, alert_id)

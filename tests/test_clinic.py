@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from care.models import AccessEvent
+from tests.clinic_signin import sign_in
 from tests.factories import PASSWORD, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,9 +32,7 @@ def urgent_patient(api, team, django_capture_on_commit_callbacks):
 
 
 def login(client, user):
-    response = client.post("/clinic/login/", {"username": user.username, "password": PASSWORD})
-    assert response.status_code == 302, response.content
-    return client
+    return sign_in(client, user)
 
 
 def test_a_clinician_logs_in_and_sees_the_urgent_patient_first(client, clinician, patient, urgent_patient):
@@ -90,7 +89,7 @@ def test_the_web_login_shares_the_api_lockout(client, clinician, settings):
     for _ in range(settings.LOGIN_MAX_FAILURES):
         client.post("/clinic/login/", {"username": clinician.username, "password": "wrong"})
     response = client.post("/clinic/login/", {"username": clinician.username, "password": PASSWORD})
-    assert response.status_code == 200  # the form again, not a redirect
+    assert response.status_code == 200  # the form again, not a redirect to the second step
     assert client.get("/clinic/").status_code == 302
 
 

@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from alerts.models import Alert
+from tests.clinic_signin import authenticator_for, current_code
 from tests.conftest import IN_CI
 from tests.factories import PASSWORD, PatientFactory
 
@@ -59,6 +60,7 @@ def test_a_nurse_logs_in_opens_the_urgent_alert_and_acknowledges_it(
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    device = authenticator_for(clinician)
     carla = PatientFactory(care_team=team, display_name="Carla")
     body = {
         "id": str(uuid.uuid4()),
@@ -72,7 +74,9 @@ def test_a_nurse_logs_in_opens_the_urgent_alert_and_acknowledges_it(
     browser.get(f"{live_server.url}/clinic/")
     browser.find_element(By.ID, "id_username").send_keys(clinician.username)
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+    browser.find_element(By.ID, "id_code").send_keys(current_code(device))
+    browser.find_element(By.ID, "verify").click()
 
     browser.find_element(By.LINK_TEXT, "Carla").click()
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").is_displayed()
