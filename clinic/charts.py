@@ -48,3 +48,38 @@ def pain_chart(days: list[dict]) -> SafeString:
         _polyline(average, "average"),
         dots,
     )
+
+
+SPARK_W, SPARK_H = 84, 24
+
+
+def trend_word(slope: float | None) -> str:
+    """The 7-day slope of day pain in one word. About two points over a week is a change a
+    patient feels (IMMPACT: 2 points on the 0-10 NRS is clinically important)."""
+    if slope is None:
+        return _("no data")
+    if slope >= 0.3:
+        return _("worsening")
+    if slope <= -0.3:
+        return _("improving")
+    return _("stable")
+
+
+def sparkline(values: list[int | None], word: str) -> SafeString:
+    """Seven days of day pain (0-10) as a tiny line; the word beside it says the same."""
+    step = SPARK_W / max(len(values) - 1, 1)
+    points = [
+        (round(i * step, 1), round(SPARK_H - 2 - value * (SPARK_H - 4) / 10, 1))
+        for i, value in enumerate(values)
+        if value is not None
+    ]
+    label = _("Day pain over 7 days: %(word)s") % {"word": word}
+    dots = format_html_join("", '<circle cx="{}" cy="{}" r="1.8" class="worst"/>', points)
+    return format_html(
+        '<svg role="img" aria-label="{}" viewBox="-2 0 {} {}" class="spark">{}{}</svg>',
+        label,
+        SPARK_W + 4,
+        SPARK_H,
+        _polyline(points, "spark-line"),
+        dots,
+    )

@@ -4,13 +4,14 @@ that keep health data out of frames, other origins' scripts and the browser's ca
 from __future__ import annotations
 
 import time
+import zoneinfo
 
 from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -48,7 +49,7 @@ class ClinicIdleTimeoutMiddleware:
 
 
 class ClinicLanguageMiddleware:
-    """A signed-in clinician reads the clinic in the language of their account."""
+    """A signed-in clinician reads the clinic in the language and time zone of their account."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -57,6 +58,11 @@ class ClinicLanguageMiddleware:
         if is_clinic(request) and request.user.is_authenticated and request.user.language:
             translation.activate(request.user.language)
             request.LANGUAGE_CODE = translation.get_language()
+            timezone.activate(zoneinfo.ZoneInfo(request.user.timezone or "UTC"))
+            try:
+                return self.get_response(request)
+            finally:
+                timezone.deactivate()
         return self.get_response(request)
 
 

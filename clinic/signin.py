@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django_htmx.http import HttpResponseClientRedirect
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -41,11 +42,14 @@ def clinician_required(view):
     @wraps(view)
     def guarded(request, *args, **kwargs):
         user = request.user
-        if not user.is_authenticated or user.role != Role.CLINICIAN:
-            return redirect(f"{reverse('clinic:login')}?next={request.path}")
-        if not user.is_verified() and (settings.CLINIC_REQUIRE_2FA or twofactor.needs_second_factor(user)):
-            # A session from elsewhere (the admin's login) without the clinic's second factor.
-            return redirect(f"{reverse('clinic:login')}?next={request.path}")
+        signed_in = user.is_authenticated and user.role == Role.CLINICIAN
+        # A session from elsewhere (the admin's login) lacks the clinic's second factor.
+        if not signed_in or (
+            not user.is_verified() and (settings.CLINIC_REQUIRE_2FA or twofactor.needs_second_factor(user))
+        ):
+            login = f"{reverse('clinic:login')}?next={request.path}"
+            # An htmx poll would swap the login page into the table: send the whole tab there.
+            return HttpResponseClientRedirect(login) if request.htmx else redirect(login)
         return view(request, *args, **kwargs)
 
     return guarded

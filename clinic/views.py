@@ -4,8 +4,6 @@ acknowledge/resolve. Same access rules, same write paths and same audit as the A
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -19,24 +17,6 @@ from clinic.charts import pain_chart
 from clinic.forms import AcknowledgeForm, ResolveForm
 from clinic.signin import clinician_required
 from diary.summary import daily_summary
-
-
-@clinician_required
-def triage(request):
-    patients = (
-        Patient.objects.visible_to(request.user)
-        .select_related("status", "care_team")
-        .order_by(
-            Coalesce("status__severity_rank", 0).desc(),
-            Coalesce("status__referral_rank", 0).desc(),
-            "status__oldest_unresolved_at",
-            "display_name",
-            "id",
-        )
-    )
-    page = Paginator(patients, 50).get_page(request.GET.get("page"))
-    audit_read(request, [p.pk for p in page], 200)
-    return render(request, "clinic/triage.html", {"page": page})
 
 
 @clinician_required
