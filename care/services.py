@@ -102,6 +102,17 @@ def issue_invite(
     return invite, code
 
 
+@transaction.atomic
+def reissue_invite(*, patient: Patient, by: User) -> tuple[Invite, str]:
+    """A new code for the patient's own app; the unused codes issued before stop working
+    (a lost or misheard code must not stay valid beside the new one)."""
+    now = timezone.now()
+    Invite.objects.filter(
+        patient=patient, role=Role.PATIENT, used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+    return issue_invite(patient=patient, by=by, role=Role.PATIENT)
+
+
 @transaction.atomic(durable=True)
 def enroll(*, code: str, username: str, password: str) -> tuple[User, Patient]:
     """Redeem an invite: create the account and its link, or change nothing at all.

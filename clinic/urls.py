@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from care.auth import address_limited
-from clinic import signin, triage, views
+from clinic import enrollment, signin, triage, views
 
 app_name = "clinic"
 
@@ -13,7 +13,17 @@ urlpatterns = [
     path("account/", signin.account, name="account"),
     path("logout/", auth_views.LogoutView.as_view(next_page="clinic:login"), name="logout"),
     path("", triage.triage, name="triage"),
+    path("enroll/", enrollment.enroll, name="enroll"),
     path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),
+    path("patients/<uuid:patient_id>/invite/", enrollment.new_patient_invite, name="patient_invite"),
+    path(
+        "patients/<uuid:patient_id>/caregiver-invite/", enrollment.caregiver_invite, name="caregiver_invite"
+    ),
+    path(
+        "patients/<uuid:patient_id>/caregivers/<uuid:link_id>/revoke/",
+        enrollment.revoke_caregiver,
+        name="revoke_caregiver",
+    ),
     path("alerts/<uuid:alert_id>/", views.alert_page, name="alert"),
     path("alerts/<uuid:alert_id>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("alerts/<uuid:alert_id>/resolve/", views.resolve, name="resolve"),

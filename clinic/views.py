@@ -12,9 +12,9 @@ from alerts import services as alert_services
 from alerts.models import Alert, ReferralRecommendation
 from alerts.texts import RULE_LABELS
 from care.access import audit_read
-from care.models import Patient
+from care.models import CaregiverLink, Patient
 from clinic.charts import pain_chart
-from clinic.forms import AcknowledgeForm, ResolveForm
+from clinic.forms import AcknowledgeForm, InviteForm, ResolveForm
 from clinic.signin import clinician_required
 from diary.summary import daily_summary
 
@@ -34,6 +34,8 @@ def patient_page(request, patient_id):
         "chart": pain_chart(summary["days"]),
         "alerts": [(alert, RULE_LABELS[alert.rule]) for alert in alerts],
         "referral": referral,
+        "caregiver_links": CaregiverLink.objects.filter(patient=patient).select_related("caregiver"),
+        "invite_form": InviteForm(),
     }
     return render(request, "clinic/patient.html", context)
 
