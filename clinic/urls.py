@@ -15,6 +15,7 @@ urlpatterns = [
     path("", triage.triage, name="triage"),
     path("enroll/", enrollment.enroll, name="enroll"),
     path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),
+    path("patients/<uuid:patient_id>/context/", views.edit_context, name="edit_context"),
     path("patients/<uuid:patient_id>/invite/", enrollment.new_patient_invite, name="patient_invite"),
     path(
         "patients/<uuid:patient_id>/caregiver-invite/", enrollment.caregiver_invite, name="caregiver_invite"

@@ -5,39 +5,69 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alerts import services as alert_services
-from alerts.models import Alert, ReferralRecommendation
+from alerts.models import Alert
 from alerts.texts import RULE_LABELS
+from care import services
 from care.access import audit_read
 from care.models import CaregiverLink, Patient
-from clinic.charts import pain_chart
-from clinic.forms import AcknowledgeForm, InviteForm, ResolveForm
+from care.serializers import PatientSerializer
+from clinic.apiforms import validate_with
+from clinic.forms import AcknowledgeForm, InviteForm, PatientForm, ResolveForm
+from clinic.record import patient_record
 from clinic.signin import clinician_required
-from diary.summary import daily_summary
+
+
+def context_form_initial(patient: Patient) -> dict:
+    initial = {name: getattr(patient, name) for name in PatientForm.CONTEXT_FIELDS}
+    return {name: "" if value is None else value for name, value in initial.items()}
+
+
+def render_patient_page(
+    request, patient: Patient, context_form: PatientForm | None = None, status: int = 200
+):
+    audit_read(request, [patient.pk], 200)
+    context = {
+        "patient": patient,
+        **patient_record(patient),
+        "caregiver_links": CaregiverLink.objects.filter(patient=patient).select_related("caregiver"),
+        "invite_form": InviteForm(),
+        "context_form": context_form or PatientForm(context_only=True, initial=context_form_initial(patient)),
+    }
+    return render(request, "clinic/patient.html", context, status=status)
+
+
+def visible_patient(request, patient_id) -> Patient:
+    return get_object_or_404(
+        Patient.objects.visible_to(request.user).select_related("care_team"), pk=patient_id
+    )
 
 
 @clinician_required
 def patient_page(request, patient_id):
-    patient = get_object_or_404(
-        Patient.objects.visible_to(request.user).select_related("care_team"), pk=patient_id
-    )
-    summary = daily_summary(patient, 28)
-    alerts = Alert.objects.filter(patient=patient).order_by("-created_at")[:50]
-    referral = ReferralRecommendation.objects.filter(patient=patient).order_by("-created_at").first()
-    audit_read(request, [patient.pk], 200)
-    context = {
-        "patient": patient,
-        "summary": summary,
-        "chart": pain_chart(summary["days"]),
-        "alerts": [(alert, RULE_LABELS[alert.rule]) for alert in alerts],
-        "referral": referral,
-        "caregiver_links": CaregiverLink.objects.filter(patient=patient).select_related("caregiver"),
-        "invite_form": InviteForm(),
-    }
-    return render(request, "clinic/patient.html", context)
+    return render_patient_page(request, visible_patient(request, patient_id))
+
+
+@require_POST
+@clinician_required
+def edit_context(request, patient_id):
+    """The clinical context (flags #5-#8, baseline MME, pump) as `PATCH patients/{id}/`."""
+    patient = visible_patient(request, patient_id)
+    form = PatientForm(request.POST, context_only=True)
+    if form.is_valid():
+        serializer = PatientSerializer(
+            patient, data=form.api_payload(), partial=True, context={"request": request}
+        )
+        data = validate_with(form, serializer)
+        if data is not None:
+            services.update_patient(patient=patient, data=data)
+            messages.success(request, _("Clinical context saved."))
+            return redirect(f"{reverse('clinic:patient', args=[patient.pk])}#context")
+    return render_patient_page(request, patient, context_form=form)
 
 
 def _alert_for(request, alert_id) -> Alert:
