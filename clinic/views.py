@@ -17,6 +17,7 @@ from care.access import audit_read
 from care.models import CaregiverLink, Patient
 from care.serializers import PatientSerializer
 from clinic.apiforms import validate_with
+from clinic.evidence import escalation, evidence_lines, evidence_records
 from clinic.forms import AcknowledgeForm, InviteForm, PatientForm, ResolveForm
 from clinic.record import patient_record
 from clinic.signin import clinician_required
@@ -72,21 +73,20 @@ def edit_context(request, patient_id):
 
 def _alert_for(request, alert_id) -> Alert:
     visible = Patient.objects.visible_to(request.user).values("pk")
-    return get_object_or_404(Alert.objects.select_related("patient").filter(patient__in=visible), pk=alert_id)
+    return get_object_or_404(
+        Alert.objects.select_related("patient", "patient__care_team").filter(patient__in=visible), pk=alert_id
+    )
 
 
 @clinician_required
 def alert_page(request, alert_id):
     alert = _alert_for(request, alert_id)
     audit_read(request, [alert.patient_id], 200)
-    details = {
-        key.replace("_", " "): ", ".join(map(str, value)) if isinstance(value, list) else value
-        for key, value in alert.evidence.items()
-        if key != "days"
-    }
     context = {
         "alert": alert,
-        "details": details,
+        "lines": evidence_lines(alert),
+        "records": evidence_records(alert),
+        "escalation": escalation(alert),
         "rule_label": RULE_LABELS[alert.rule],
         "events": alert.events.select_related("actor"),
         "acknowledge_form": AcknowledgeForm(),
