@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from alerts.models import Alert, EscalationPolicy, default_tiers
+from alerts.texts import RULE_LABELS
 from care.models import TeamRole
 from clinic.record import adverse_text, checkin_text, dose_text, label, timeline_entry
 from diary import catalog
@@ -195,3 +196,43 @@ def escalation(alert: Alert) -> dict[str, Any]:
         "next_names": tier_names(tiers[current]) if due and current < len(tiers) else None,
         "due_at": due,
     }
+
+
+def box2_label(number: int, rule: str | None) -> str:
+    if rule:
+        return str(RULE_LABELS[rule])
+    return {
+        5: _("Limited prognosis (Box 2 #5)"),
+        6: _("Cancer survivor (Box 2 #6)"),
+        7: _("History of substance use disorder (Box 2 #7)"),
+        8: _("Organ failure affecting analgesic choice (Box 2 #8)"),
+    }.get(number, _("Box 2 #%(number)s") % {"number": number})
+
+
+def criterion_lines(criterion: dict[str, Any], alert: Alert | None) -> list[str]:
+    """A referral criterion's evidence in words: the same sentences as its alert's page."""
+    rule, evidence = criterion.get("rule"), criterion.get("evidence") or {}
+    if not rule:
+        return [_("In the clinical context, as a modifier of the pain criteria.")]
+    days = evidence.get("days", [])
+    lines = [line for line in (days_line(days), interference_line(days)) if line]
+    if "on_opioids" in evidence and alert is not None:
+        lines.append(opioid_line(alert, bool(evidence["on_opioids"])))
+    return lines + reason_lines(rule, evidence)
+
+
+def referral_criteria(referral) -> list[dict[str, Any]]:
+    alerts = {
+        a.rule: a
+        for a in Alert.objects.filter(patient_id=referral.patient_id)
+        .select_related("patient")
+        .order_by("created_at")
+    }
+    return [
+        {
+            "number": c["number"],
+            "label": box2_label(c["number"], c.get("rule")),
+            "lines": criterion_lines(c, alerts.get(c.get("rule"))),
+        }
+        for c in sorted(referral.criteria, key=lambda c: c["number"])
+    ]

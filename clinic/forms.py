@@ -175,3 +175,9 @@ class InviteForm(forms.Form):
     relationship = forms.CharField(label=_("Relationship to the patient"), max_length=100, required=False)
     can_view = forms.BooleanField(label=_("May read the diary"), required=False, initial=True)
     can_report = forms.BooleanField(label=_("May report for the patient"), required=False, initial=True)
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for declining"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from care.auth import address_limited
-from clinic import enrollment, signin, triage, views
+from clinic import enrollment, referral, signin, triage, views
 
 app_name = "clinic"
 
@@ -15,6 +15,18 @@ urlpatterns = [
     path("", triage.triage, name="triage"),
     path("enroll/", enrollment.enroll, name="enroll"),
     path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),
+    path("patients/<uuid:patient_id>/referral/", referral.summary, name="referral_summary"),
+    path("patients/<uuid:patient_id>/referral.pdf", referral.summary_pdf, name="referral_pdf"),
+    path("referrals/<uuid:referral_id>/accept/", referral.move, {"verb": "accept"}, name="referral_accept"),
+    path(
+        "referrals/<uuid:referral_id>/decline/", referral.move, {"verb": "decline"}, name="referral_decline"
+    ),
+    path(
+        "referrals/<uuid:referral_id>/complete/",
+        referral.move,
+        {"verb": "complete"},
+        name="referral_complete",
+    ),
     path("patients/<uuid:patient_id>/context/", views.edit_context, name="edit_context"),
     path("patients/<uuid:patient_id>/invite/", enrollment.new_patient_invite, name="patient_invite"),
     path(

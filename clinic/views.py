@@ -17,8 +17,8 @@ from care.access import audit_read
 from care.models import CaregiverLink, Patient
 from care.serializers import PatientSerializer
 from clinic.apiforms import validate_with
-from clinic.evidence import escalation, evidence_lines, evidence_records
-from clinic.forms import AcknowledgeForm, InviteForm, PatientForm, ResolveForm
+from clinic.evidence import escalation, evidence_lines, evidence_records, referral_criteria
+from clinic.forms import AcknowledgeForm, DeclineForm, InviteForm, PatientForm, ResolveForm
 from clinic.record import patient_record
 from clinic.signin import clinician_required
 
@@ -32,9 +32,12 @@ def render_patient_page(
     request, patient: Patient, context_form: PatientForm | None = None, status: int = 200
 ):
     audit_read(request, [patient.pk], 200)
+    record = patient_record(patient)
     context = {
         "patient": patient,
-        **patient_record(patient),
+        **record,
+        "criteria": referral_criteria(record["referral"]) if record["referral"] else [],
+        "decline_form": DeclineForm(),
         "caregiver_links": CaregiverLink.objects.filter(patient=patient).select_related("caregiver"),
         "invite_form": InviteForm(),
         "context_form": context_form or PatientForm(context_only=True, initial=context_form_initial(patient)),
