@@ -6,16 +6,18 @@ Decisions are rows: an alert and its events are the audit trail of who knew what
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alerts.rules import RULES
-from care.models import CareTeam, Patient, TeamRole
+from care.models import CareTeam, Patient, TeamRole, validate_timezone
 
 RULE_CHOICES = [(code, code) for code in RULES]
 
@@ -223,6 +225,9 @@ def default_tiers() -> list[dict]:
     ]
 
 
+DIGEST_DEFAULT_HOUR = 8
+
+
 class EscalationPolicy(models.Model):
     """Ordered tiers of recipients with acknowledgement timeouts per severity."""
 
@@ -230,10 +235,23 @@ class EscalationPolicy(models.Model):
     tiers = models.JSONField(default=default_tiers)
     webhook_url = models.URLField(blank=True)
     webhook_secret = models.CharField(max_length=200, blank=True)
+    # The daily digest of info alerts goes out at this hour of the team's own clock.
+    digest_hour = models.PositiveSmallIntegerField(
+        default=DIGEST_DEFAULT_HOUR, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
+    digest_timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"escalation policy of {self.team}"
+
+    def is_digest_hour(self, now: datetime) -> bool:
+        return is_digest_hour(now, self.digest_hour, self.digest_timezone)
+
+
+def is_digest_hour(now: datetime, hour: int = DIGEST_DEFAULT_HOUR, zone: str = "UTC") -> bool:
+    """The beat runs the digest hourly; a team gets it in the hour its clock shows `hour`."""
+    return now.astimezone(zoneinfo.ZoneInfo(zone)).hour == hour
 
 
 class Notification(models.Model):

@@ -11,7 +11,14 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from alerts import services
-from alerts.models import Alert, EscalationPolicy, EvaluationRequest, Notification, default_tiers
+from alerts.models import (
+    Alert,
+    EscalationPolicy,
+    EvaluationRequest,
+    Notification,
+    default_tiers,
+    is_digest_hour,
+)
 from alerts.rules import SCHEDULED_RULES, default_params
 from care.models import CareTeam, Patient, Role
 from diary.models import CheckIn
@@ -103,13 +110,16 @@ def evaluate_scheduled(patient_ids: list[str]) -> None:
 
 @transaction.atomic
 def send_daily_digests(now: datetime | None = None) -> int:
-    """Info alerts are not paged: each team's first tier gets them once a day."""
+    """Info alerts are not paged: each team's first tier gets them once a day, at the
+    team's digest hour (EscalationPolicy.digest_hour on its digest_timezone)."""
     now = now or timezone.now()
     sent = 0
     pending = Alert.objects.filter(status=Alert.Status.OPEN, severity="info", digested_at__isnull=True)
     for team in CareTeam.objects.filter(patients__alerts__in=pending).distinct():
         alert_ids = list(pending.filter(patient__care_team=team).values_list("pk", flat=True))
         policy = EscalationPolicy.objects.filter(team=team).first()
+        if not (policy.is_digest_hour(now) if policy else is_digest_hour(now)):
+            continue  # beat runs this hourly: each team at the hour of its own clock
         tiers = policy.tiers if policy else default_tiers()
         rows = []
         for user in services.tier_recipients(team.pk, tiers[0]):

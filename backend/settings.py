@@ -272,7 +272,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "escalate-due": {"task": "alerts.tasks.escalate_due", "schedule": 30.0},
     "evaluate-scheduled-rules": {"task": "alerts.tasks.evaluate_scheduled_rules", "schedule": 3600.0},
     "send-reminders": {"task": "alerts.tasks.send_reminders", "schedule": 600.0},
-    "send-daily-digests": {"task": "alerts.tasks.send_daily_digests", "schedule": 86400.0},
+    # Hourly: each team gets its digest in the hour its own clock shows its digest_hour.
+    "send-daily-digests": {"task": "alerts.tasks.send_daily_digests", "schedule": 3600.0},
 }
 
 # Alerts, escalation and notifications (SPEC "Alerts, escalation, notifications").

@@ -181,3 +181,144 @@ class DeclineForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason for declining"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class RuleConfigForm(forms.Form):
+    """One rule's team default or patient override; params are validated by the API's
+    AlertRuleConfigSerializer (alerts.rules.validate_params)."""
+
+    enabled = forms.BooleanField(label=_("On"), required=False)
+
+    def __init__(self, *args, rule, **kwargs):
+        from alerts.rules import RULES
+
+        super().__init__(*args, **kwargs)
+        self.rule = rule
+        for name, param in RULES[rule].params.items():
+            self.fields[f"params_{name}"] = forms.CharField(
+                label=PARAM_LABELS.get(name, name.replace("_", " ")),
+                required=False,
+                help_text=_("%(min)s to %(max)s; default %(default)s")
+                % {"min": param.minimum, "max": param.maximum, "default": param.default},
+                widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 6}),
+            )
+
+    def params(self) -> dict:
+        """What was typed, as JSON numbers where it reads as one; the rest goes to the
+        serializer as typed so that its message names the problem."""
+        result = {}
+        for name, value in self.cleaned_data.items():
+            if not name.startswith("params_") or value in ("", None):
+                continue
+            text = value.strip().replace(",", ".")
+            try:
+                number = int(text) if text.lstrip("-").isdigit() else float(text)
+            except ValueError:
+                number = value
+            result[name.removeprefix("params_")] = number
+        return result
+
+
+PARAM_LABELS = {
+    "min_pain": _("Lowest day pain (0-10)"),
+    "days": _("Days"),
+    "opioid_lookback_days": _("Days to look back for opioid doses"),
+    "window_days": _("Window (days)"),
+    "severe_grade": _("Severe grade (0-4)"),
+    "repeat_grade": _("Repeated grade (0-4)"),
+    "repeat_days": _("Repeated on days"),
+    "limiting_reports": _("Reports limiting daily activities"),
+    "min_mean": _("Lowest interference mean (0-10)"),
+    "min_descriptors": _("Lowest DN4 descriptors"),
+    "rise": _("Rise above the baseline (points)"),
+    "consecutive_pain": _("Day pain two days running (0-10)"),
+    "prognosis_pain": _("Day pain with a limited prognosis (0-10)"),
+    "consecutive_days": _("Consecutive days"),
+    "days_before": _("Days before the refill"),
+    "usage_days": _("Days of bolus use to average"),
+    "reminder_days": _("Days without diary before a reminder"),
+    "alert_days": _("Days without diary before an alert"),
+}
+
+TIER_COUNT = 4
+
+
+class EscalationForm(forms.Form):
+    """Up to TIER_COUNT tiers: who is paged and how long each severity waits for an
+    acknowledgement before the next tier. Validated by EscalationPolicySerializer."""
+
+    def __init__(self, *args, **kwargs):
+        from care.models import TeamRole
+
+        super().__init__(*args, **kwargs)
+        for i in range(TIER_COUNT):
+            self.fields[f"tier{i}_roles"] = forms.MultipleChoiceField(
+                label=_("Tier %(n)s: who is paged") % {"n": i + 1},
+                choices=TeamRole.choices,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+            )
+            self.fields[f"tier{i}_urgent"] = forms.CharField(
+                label=_("Tier %(n)s: minutes an urgent alert waits") % {"n": i + 1}, required=False
+            )
+            self.fields[f"tier{i}_warning"] = forms.CharField(
+                label=_("Tier %(n)s: minutes a warning waits") % {"n": i + 1}, required=False
+            )
+
+    @staticmethod
+    def initial_for(tiers: list[dict]) -> dict:
+        initial = {}
+        for i, tier in enumerate(tiers[:TIER_COUNT]):
+            initial[f"tier{i}_roles"] = tier.get("recipients", {}).get("team_roles", [])
+            initial[f"tier{i}_urgent"] = tier.get("timeout_minutes", {}).get("urgent", "")
+            initial[f"tier{i}_warning"] = tier.get("timeout_minutes", {}).get("warning", "")
+        return initial
+
+    def tiers(self, existing: list[dict]) -> list[dict]:
+        """The tiers typed, in order; a row left wholly empty is no tier. Clinicians named
+        through the API stay on their tier."""
+        result = []
+        for i in range(TIER_COUNT):
+            roles = self.cleaned_data.get(f"tier{i}_roles") or []
+            urgent = self.cleaned_data.get(f"tier{i}_urgent", "")
+            warning = self.cleaned_data.get(f"tier{i}_warning", "")
+            clinicians = existing[i]["recipients"].get("clinicians", []) if i < len(existing) else []
+            if not (roles or urgent or warning or clinicians):
+                continue
+            result.append(
+                {
+                    "recipients": {"team_roles": roles, "clinicians": clinicians},
+                    "timeout_minutes": {"urgent": urgent, "warning": warning},
+                }
+            )
+        return result
+
+
+class WebhookForm(forms.Form):
+    webhook_url = forms.CharField(label=_("Paging webhook URL"), required=False, max_length=200)
+
+
+class DigestForm(forms.Form):
+    digest_hour = forms.ChoiceField(
+        label=_("Hour of the daily digest of info alerts"), choices=[(h, f"{h:02d}:00") for h in range(24)]
+    )
+    digest_timezone = forms.ChoiceField(label=_("On the clock of"))
+
+    def __init__(self, *args, **kwargs):
+        from care.models import available_timezones
+
+        super().__init__(*args, **kwargs)
+        self.fields["digest_timezone"].choices = [(z, z) for z in sorted(available_timezones())]
+
+
+class AccessLogFilterForm(forms.Form):
+    patient = forms.ChoiceField(label=_("Patient"), required=False)
+    reader = forms.ChoiceField(label=_("Reader"), required=False)
+
+    def __init__(self, *args, patients, readers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].choices = [
+            ("", _("All patients")),
+            *((str(p.pk), p.display_name) for p in patients),
+        ]
+        self.fields["reader"].choices = [("", _("Everybody")), *((str(u.pk), u.username) for u in readers)]

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from care.auth import address_limited
-from clinic import enrollment, referral, signin, triage, views
+from clinic import enrollment, referral, signin, team, triage, views
 
 app_name = "clinic"
 
@@ -14,6 +14,13 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="clinic:login"), name="logout"),
     path("", triage.triage, name="triage"),
     path("enroll/", enrollment.enroll, name="enroll"),
+    path("team/", team.team_settings, name="team_settings"),
+    path("team/rules/", team.save_rule, name="team_rule"),
+    path("team/escalation/", team.save_escalation, name="team_escalation"),
+    path("team/webhook/", team.save_webhook, name="team_webhook"),
+    path("team/webhook/rotate/", team.rotate_webhook_secret, name="team_webhook_rotate"),
+    path("team/digest/", team.save_digest, name="team_digest"),
+    path("access-log/", team.access_log, name="access_log"),
     path("patients/<uuid:patient_id>/", views.patient_page, name="patient"),
     path("patients/<uuid:patient_id>/referral/", referral.summary, name="referral_summary"),
     path("patients/<uuid:patient_id>/referral.pdf", referral.summary_pdf, name="referral_pdf"),
