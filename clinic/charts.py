@@ -65,6 +65,12 @@ def _segments(points: list[tuple[float, float] | None]) -> list[list[tuple[float
     return [run for run in runs if run]
 
 
+# Presentation attributes rather than only CSS classes: the same drawing in the browser,
+# on paper and in WeasyPrint's PDF, whose SVG renderer does not read the page's CSS.
+WORST = 'stroke="#b71c1c" stroke-width="2"'
+AVERAGE = 'stroke="#1565c0" stroke-width="2" stroke-dasharray="5 3" fill="none"'
+
+
 def day_chart(days: list[dict], alert_days: dict, *, width: int = 760, height: int = 310) -> SafeString:
     """The patient's 28 days in one SVG with a real date axis: day pain worst (solid line,
     dots) and average (dashed, squares) on 0-10, daily oral MME as bars on the right axis,
@@ -88,50 +94,50 @@ def day_chart(days: list[dict], alert_days: dict, *, width: int = 760, height: i
     parts: list[str] = []
     for level in (0, 2, 4, 6, 8, 10):
         parts.append(
-            f'<line x1="{left}" x2="{right}" y1="{y(level)}" y2="{y(level)}" class="grid"/>'
-            f'<text x="{left - 6}" y="{y(level) + 4}" class="axis" text-anchor="end">{level}</text>'
+            f'<line x1="{left}" x2="{right}" y1="{y(level)}" y2="{y(level)}" class="grid" stroke="#d5dae0"/>'
+            f'<text x="{left - 6}" y="{y(level) + 4}" class="axis" font-size="11" fill="#3d4753" text-anchor="end">{level}</text>'
         )
     for fraction in (0, 0.5, 1):
         parts.append(
-            f'<text x="{right + 6}" y="{y(10 * fraction) + 4}" class="axis">{_fmt(mme_top * fraction)}</text>'
+            f'<text x="{right + 6}" y="{y(10 * fraction) + 4}" class="axis" font-size="11" fill="#3d4753">{_fmt(mme_top * fraction)}</text>'
         )
     pain_axis, mme_axis = escape(_("Pain 0-10")), escape(_("MME mg/day"))
     parts.append(
-        f'<text x="{left - 30}" y="{top - 12}" class="axis">{pain_axis}</text>'
-        f'<text x="{right + 52}" y="{top - 12}" class="axis" text-anchor="end">{mme_axis}</text>'
+        f'<text x="{left - 30}" y="{top - 12}" class="axis" font-size="11" fill="#3d4753">{pain_axis}</text>'
+        f'<text x="{right + 52}" y="{top - 12}" class="axis" font-size="11" fill="#3d4753" text-anchor="end">{mme_axis}</text>'
     )
     for i, day in enumerate(days):
         label = escape(date_format(day["date"], "j M"))
         parts.append(
-            f'<line x1="{x(i)}" x2="{x(i)}" y1="{pain_bottom}" y2="{pain_bottom + 4}" class="grid"/>'
+            f'<line x1="{x(i)}" x2="{x(i)}" y1="{pain_bottom}" y2="{pain_bottom + 4}" class="grid" stroke="#d5dae0"/>'
         )
         if (len(days) - 1 - i) % 7 == 0:
             parts.append(
-                f'<line x1="{x(i)}" x2="{x(i)}" y1="{top}" y2="{pain_bottom}" class="grid"/>'
-                f'<text x="{x(i)}" y="{label_y}" class="axis" text-anchor="middle">{label}</text>'
+                f'<line x1="{x(i)}" x2="{x(i)}" y1="{top}" y2="{pain_bottom}" class="grid" stroke="#d5dae0"/>'
+                f'<text x="{x(i)}" y="{label_y}" class="axis" font-size="11" fill="#3d4753" text-anchor="middle">{label}</text>'
             )
         if day["mme"]:
             h = round(day["mme"] / mme_top * (pain_bottom - top), 1)
             parts.append(
                 f'<rect x="{round(x(i) - dx * 0.3, 1)}" y="{round(pain_bottom - h, 1)}" width="{round(dx * 0.6, 1)}" '
-                f'height="{h}" class="mme" opacity="0.35"><title>{label}: {_fmt(day["mme"])} MME</title></rect>'
+                f'height="{h}" class="mme" fill="#7e57c2" opacity="0.35"><title>{label}: {_fmt(day["mme"])} MME</title></rect>'
             )
         boluses = day["boluses"]
         if boluses["delivered"]:
             parts.append(
-                f'<circle cx="{round(x(i) - dx * 0.22, 1)}" cy="{band_y}" r="{round(min(dx * 0.22, 6), 1)}" class="pta-ok"/>'
-                f'<text x="{round(x(i) - dx * 0.22, 1)}" y="{band_y + 16}" class="axis" text-anchor="middle">{boluses["delivered"]}</text>'
+                f'<circle cx="{round(x(i) - dx * 0.22, 1)}" cy="{band_y}" r="{round(min(dx * 0.22, 6), 1)}" class="pta-ok" fill="#2e7d32"/>'
+                f'<text x="{round(x(i) - dx * 0.22, 1)}" y="{band_y + 16}" class="axis" font-size="11" fill="#3d4753" text-anchor="middle">{boluses["delivered"]}</text>'
             )
         if boluses["denied"]:
             cx, size = round(x(i) + dx * 0.22, 1), round(min(dx * 0.22, 6), 1)
             parts.append(
-                f'<polygon points="{cx},{band_y - size} {cx + size},{band_y + size} {cx - size},{band_y + size}" class="pta-denied"/>'
-                f'<text x="{cx}" y="{band_y + 16}" class="axis" text-anchor="middle">{boluses["denied"]}</text>'
+                f'<polygon points="{cx},{band_y - size} {cx + size},{band_y + size} {cx - size},{band_y + size}" class="pta-denied" fill="#ef6c00"/>'
+                f'<text x="{cx}" y="{band_y + 16}" class="axis" font-size="11" fill="#3d4753" text-anchor="middle">{boluses["denied"]}</text>'
             )
         if alert_days.get(day["date"]):
             names = escape(", ".join(str(name) for name in alert_days[day["date"]]))
             parts.append(
-                f'<polygon points="{x(i)},{top - 2} {x(i) + 6},{top - 12} {x(i) - 6},{top - 12}" class="alert-mark">'
+                f'<polygon points="{x(i)},{top - 2} {x(i) + 6},{top - 12} {x(i) - 6},{top - 12}" class="alert-mark" fill="#b71c1c">'
                 f"<title>{label}: {names}</title></polygon>"
             )
     worst = [(x(i), y(d["pain_worst"])) if d["pain_worst"] is not None else None for i, d in enumerate(days)]
@@ -139,15 +145,19 @@ def day_chart(days: list[dict], alert_days: dict, *, width: int = 760, height: i
         (x(i), y(d["pain_average"])) if d["pain_average"] is not None else None for i, d in enumerate(days)
     ]
     for run in _segments(average):
-        parts.append(f'<polyline class="average" points="{" ".join(f"{a},{b}" for a, b in run)}"/>')
+        parts.append(f'<polyline class="average" {AVERAGE} points="{" ".join(f"{a},{b}" for a, b in run)}"/>')
     for run in _segments(worst):
-        parts.append(f'<polyline class="worst" points="{" ".join(f"{a},{b}" for a, b in run)}"/>')
+        parts.append(
+            f'<polyline class="worst" {WORST} fill="none" points="{" ".join(f"{a},{b}" for a, b in run)}"/>'
+        )
     for point in filter(None, average):
-        parts.append(f'<rect x="{point[0] - 3}" y="{point[1] - 3}" width="6" height="6" class="average"/>')
+        parts.append(
+            f'<rect x="{point[0] - 3}" y="{point[1] - 3}" width="6" height="6" class="average" stroke="#1565c0" stroke-width="2" fill="#fff"/>'
+        )
     for i, point in enumerate(worst):
         if point:
             parts.append(
-                f'<circle cx="{point[0]}" cy="{point[1]}" r="3.5" class="worst">'
+                f'<circle cx="{point[0]}" cy="{point[1]}" r="3.5" class="worst" fill="#b71c1c">'
                 f"<title>{escape(date_format(days[i]['date'], 'j M'))}: {days[i]['pain_worst']}</title></circle>"
             )
     title = escape(

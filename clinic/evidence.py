@@ -65,7 +65,7 @@ def opioid_line(alert: Alert, on_opioids: bool) -> str:
                 "day": day_label(timezone.localtime(last.taken_at, alert.patient.zone).date()),
             }
         return _("On opioids: yes — regular dose of %(mme)s mg/day MME in the clinical context") % {
-            "mme": alert.patient.baseline_mme
+            "mme": f"{alert.patient.baseline_mme.normalize():f}"
         }
     if last is not None:
         return _("On opioids: no — the last opioid logged was %(drug)s on %(day)s") % {
