@@ -9,6 +9,7 @@ name; nested ones (`idds.lockout_minutes`, `params.min_pain`) on the field named
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -24,16 +25,22 @@ def flatten_errors(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
         return pairs
     if isinstance(detail, list):
         pairs = []
-        for item in detail:
-            pairs += flatten_errors(item, prefix)
+        for index, item in enumerate(detail):
+            # A list serializer's errors are one dict per item: keep the item's index.
+            item_prefix = f"{prefix}_{index}" if isinstance(item, dict) else prefix
+            pairs += flatten_errors(item, item_prefix)
         return pairs
     return [(prefix, str(detail))]
 
 
-def validate_with(form: forms.Form, serializer: serializers.Serializer) -> dict | None:
-    """The serializer's validated data, or None with its messages added to the form."""
+def validate_with(
+    form: forms.Form, serializer: serializers.Serializer, rename: Callable[[str], str] | None = None
+) -> dict | None:
+    """The serializer's validated data, or None with its messages added to the form
+    (`rename` maps an error's flattened name to the form's field name)."""
     if serializer.is_valid():
         return serializer.validated_data
     for name, message in flatten_errors(serializer.errors):
+        name = rename(name) if rename else name
         form.add_error(name if name in form.fields else None, message)
     return None

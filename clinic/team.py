@@ -5,6 +5,7 @@ writes by its write paths (save_rule_config, save_escalation_policy)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.contrib import messages
@@ -175,6 +176,17 @@ def policy_serializer(team: CareTeam, data: dict) -> EscalationPolicySerializer:
     return EscalationPolicySerializer(policy, data=data, partial=True, context={"team": team})
 
 
+def tier_field(name: str) -> str:
+    """`tiers_1_timeout_minutes_urgent` -> `tier1_urgent`; `tiers_0.recipients` -> `tier0_roles`.
+    The form leaves out empty rows, so a row's index is the tier's only while no row
+    above it is empty, which is how the form is filled in."""
+    match = re.match(r"tiers_(\d+)[_.](recipients|timeout_minutes)(?:[_.](urgent|warning))?", name)
+    if not match:
+        return name
+    index, part, severity = match.groups()
+    return f"tier{index}_{severity}" if part == "timeout_minutes" and severity else f"tier{index}_roles"
+
+
 @require_POST
 @clinician_required
 def save_escalation(request):
@@ -183,7 +195,7 @@ def save_escalation(request):
     if form.is_valid():
         policy = EscalationPolicy.objects.filter(team=team).first()
         tiers = form.tiers(policy.tiers if policy else default_tiers())
-        data = validate_with(form, policy_serializer(team, {"tiers": tiers}))
+        data = validate_with(form, policy_serializer(team, {"tiers": tiers}), rename=tier_field)
         if data is not None:
             alert_services.save_escalation_policy(team_id=team.pk, data=data)
             messages.success(request, _("Escalation tiers saved."))

@@ -114,10 +114,13 @@ def triage(request):
     for patient in page:
         status = getattr(patient, "status", None)
         word = trend_word(status.pain_7d_trend if status else None)
+        # The row keeps yesterday's value until the next evaluation: "today" only if it is.
+        today_pain = status.pain_today if status and status.pain_today_date == patient.local_today() else None
         rows.append(
             {
                 "patient": patient,
                 "status": status,
+                "pain_today": today_pain,
                 "trend_word": word,
                 "spark": sparkline(recent[patient.pk]["values"], word),
                 "today_at": recent[patient.pk]["today_at"],

@@ -219,3 +219,21 @@ def test_the_page_read_is_audited_and_foreign_patients_are_not_found(
     sign_in(client, other_team_clinician)
     assert client.get(f"/clinic/patients/{pia.pk}/").status_code == 404
     assert client.post(f"/clinic/patients/{pia.pk}/context/", {"organ_failure": "on"}).status_code == 404
+
+
+def test_the_patient_page_costs_the_same_queries_however_long_the_diary(client, clinician, api, team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.alerts_helpers import post_days
+
+    quiet = PatientFactory(care_team=team, display_name="Quieta")
+    sign_in(client, clinician)
+    with CaptureQueriesContext(connection) as empty:
+        assert client.get(f"/clinic/patients/{quiet.pk}/").status_code == 200
+    post_days(api(quiet.user), quiet, {d: 3 + d % 4 for d in range(20)}, wants_fewer_medications=True)
+    with CaptureQueriesContext(connection) as full:
+        assert client.get(f"/clinic/patients/{quiet.pk}/").status_code == 200
+    # Per-criterion reads of the referral are bounded by the nine Box 2 criteria.
+    assert len(full) <= len(empty) + 3
+    assert len(full) <= 30

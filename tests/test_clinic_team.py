@@ -106,10 +106,12 @@ def test_escalation_tiers_and_their_validation(client, team_admin, team):
     tiers = EscalationPolicy.objects.get(team=team).tiers
     assert [t["recipients"]["team_roles"] for t in tiers] == [["nurse"], ["pain_physician", "team_admin"]]
     assert tiers[0]["timeout_minutes"] == {"urgent": 10, "warning": 120}
-    page = client.post("/clinic/team/escalation/", {**body, "tier0_urgent": "0"}).content.decode()
+    page = client.post("/clinic/team/escalation/", {**body, "tier1_urgent": "0"}).content.decode()
     assert "Ensure this value is greater than or equal to 1." in page
+    assert 'href="#id_tier1_urgent"' in page  # on the field of that tier
     page = client.post("/clinic/team/escalation/", {**body, "tier0_roles": []}).content.decode()
     assert "Name at least one team role or clinician." in page
+    assert 'href="#id_tier0_roles"' in page
 
 
 def test_the_webhook_gets_a_secret_shown_once_and_rotates(client, team_admin, team, settings):
@@ -182,3 +184,28 @@ def test_the_access_log_shows_reads_of_the_teams_patients_filtered(
     assert "/x/bruno" not in only_rosa
     by_reader = client.get(f"/clinic/access-log/?reader={team_admin.pk}").content.decode()
     assert "/x/rosa" not in by_reader
+
+
+def test_the_access_log_costs_the_same_queries_for_one_or_many_events(client, team_admin, clinician, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def read():
+        AccessEvent.objects.create(
+            actor=clinician,
+            actor_role="clinician",
+            method="GET",
+            path="/x",
+            status_code=200,
+            patient_ids=[str(patient.pk)],
+        )
+
+    sign_in(client, team_admin)
+    read()
+    with CaptureQueriesContext(connection) as one:
+        client.get("/clinic/access-log/")
+    for _ in range(20):
+        read()
+    with CaptureQueriesContext(connection) as many:
+        client.get("/clinic/access-log/")
+    assert len(many) == len(one) <= 12

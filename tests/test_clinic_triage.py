@@ -109,3 +109,15 @@ def test_the_triage_page_costs_the_same_queries_for_one_or_fifty_patients(client
     with CaptureQueriesContext(connection) as many:
         client.get("/clinic/")
     assert len(many) == len(one) <= 12, [q["sql"] for q in many.captured_queries]
+
+
+def test_yesterdays_pain_is_not_shown_as_today(client, clinician, patient):
+    from datetime import timedelta
+
+    from care.models import PatientStatus
+
+    PatientStatus.objects.filter(patient=patient).update(
+        pain_today=7, pain_today_date=patient.local_today() - timedelta(days=1)
+    )
+    sign_in(client, clinician)
+    assert "<strong>7</strong>/10" not in rows_of(client.get("/clinic/").content.decode())
