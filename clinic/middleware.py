@@ -9,7 +9,7 @@ import zoneinfo
 from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.shortcuts import redirect
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -26,23 +26,27 @@ def is_clinic(request) -> bool:
 
 
 class ClinicIdleTimeoutMiddleware:
-    """A clinic session unused for CLINIC_IDLE_MINUTES ends (SPEC "Sign-in"): a screen
-    left open on a ward must not stay signed in. Automatic polls do not count as use."""
+    """A browser session unused for CLINIC_IDLE_MINUTES ends (SPEC "Sign-in"): a screen
+    left open on a ward must not stay signed in. The session cookie also opens the API
+    (DRF's SessionAuthentication) and the admin, so the clock runs on every path; token
+    clients have no session and are not concerned. Automatic polls do not count as use."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if is_clinic(request) and request.user.is_authenticated:
+        if request.user.is_authenticated and SESSION_KEY in request.session:
             now = time.time()
             last = request.session.get(LAST_SEEN)
             if last is not None and now - last > settings.CLINIC_IDLE_MINUTES * 60:
                 logout(request)
-                messages.info(request, _("You were signed out after a period of inactivity."))
-                login = redirect("clinic:login")
-                if getattr(request, "htmx", False):
-                    return HttpResponseClientRedirect(login.url)
-                return login
+                if is_clinic(request):
+                    messages.info(request, _("You were signed out after a period of inactivity."))
+                    login = redirect("clinic:login")
+                    if getattr(request, "htmx", False):
+                        return HttpResponseClientRedirect(login.url)
+                    return login
+                return self.get_response(request)  # on as nobody: the API answers 401/403
             if POLL_PARAMETER not in request.GET:
                 request.session[LAST_SEEN] = now
         return self.get_response(request)

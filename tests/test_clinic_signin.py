@@ -150,3 +150,13 @@ def test_the_api_asks_no_code_from_a_patient_or_a_clinician_without_authenticato
     for user in (patient.user, clinician):
         body = {"username": user.username, "password": PASSWORD}
         assert anonymous.post("/api/v1/auth/token/", body, format="json").status_code == 200
+
+
+def test_an_idle_session_cannot_read_the_api_either(client, clinician, patient, settings):
+    sign_in(client, clinician)
+    assert client.get("/api/v1/patients/").status_code == 200
+    session = client.session
+    session[LAST_SEEN] = time.time() - settings.CLINIC_IDLE_MINUTES * 60 - 1
+    session.save()
+    assert client.get("/api/v1/patients/").status_code in (401, 403)
+    assert client.get("/clinic/").status_code == 302
