@@ -61,6 +61,7 @@ def browser(downloads):
         f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
@@ -107,8 +108,19 @@ def axe_violations(browser) -> list[dict]:
     ]
 
 
+def console_errors(browser) -> list[str]:
+    """What the page's console reported as errors: a CSP refusal shows here."""
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
 def check_page(browser, name: str) -> None:
-    """Screenshot at a ward screen's 1024x768 and a phone's size, axe at both."""
+    """Screenshot at a ward screen's 1024x768 and a phone's size, axe at both, and no
+    console error (a script or style the CSP refused, a missing file)."""
+    # The 403 and 404 pages report their own status; anything else is a fault.
+    errors = [
+        e for e in console_errors(browser) if "favicon.ico" not in e and not e.startswith(browser.current_url)
+    ]
+    assert errors == [], f"{name}: {errors}"
     for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
         browser.set_window_size(width, height)
         overflow = browser.execute_script(
