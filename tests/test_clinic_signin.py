@@ -160,3 +160,35 @@ def test_an_idle_session_cannot_read_the_api_either(client, clinician, patient, 
     session.save()
     assert client.get("/api/v1/patients/").status_code in (401, 403)
     assert client.get("/clinic/").status_code == 302
+
+
+def test_the_demo_clinicians_have_the_published_key_and_the_command_prints_its_code(settings):
+    import io
+
+    from django.core.management import call_command
+
+    from alerts.management.commands.seed_demo import DEMO_TOTP_SECRET, DEMO_TOTP_USERS
+    from care.models import User
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    for username in DEMO_TOTP_USERS:
+        device = twofactor.confirmed_authenticator(User.objects.get(username=username))
+        assert twofactor.base32_secret(device) == DEMO_TOTP_SECRET
+    assert twofactor.confirmed_authenticator(User.objects.get(username="admin-demo")) is None
+    out = io.StringIO()
+    call_command("demo_totp_code", stdout=out)
+    code = out.getvalue().split()[0]
+    device = twofactor.confirmed_authenticator(User.objects.get(username="nurse-demo"))
+    assert device.verify_token(code)  # django-otp accepts it (one step of drift allowed)
+
+
+def test_outside_the_demo_nobody_gets_the_published_key(settings):
+    import io
+
+    from django.core.management import call_command
+
+    from care.models import User
+
+    call_command("seed_demo", stdout=io.StringIO())
+    assert twofactor.confirmed_authenticator(User.objects.get(username="nurse-demo")) is None
