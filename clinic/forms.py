@@ -166,8 +166,10 @@ class PatientForm(forms.Form):
             }
         elif "care_team" not in self.fields:
             body["idds"] = None
-        if "baseline_mme" in self.fields and data.get("baseline_mme") in ("", None):
-            body["baseline_mme"] = None
+        if "care_team" not in self.fields:  # an edit: an emptied field is cleared
+            if data.get("baseline_mme") in ("", None):
+                body["baseline_mme"] = None
+            body.setdefault("diagnosis", "")
         return body
 
 

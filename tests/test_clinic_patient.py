@@ -190,8 +190,9 @@ def test_the_clinical_context_is_saved_through_the_write_path(client, clinician,
     assert str(pia.baseline_mme) == "45.50"
     assert pia.idds_lockout_minutes == 20
     # Unticking the pump clears its settings, as `idds: null` does in the API.
-    response = client.post(f"/clinic/patients/{pia.pk}/context/", {"diagnosis": "x", "baseline_mme": ""})
+    response = client.post(f"/clinic/patients/{pia.pk}/context/", {"diagnosis": "", "baseline_mme": ""})
     pia.refresh_from_db()
+    assert pia.diagnosis == ""
     assert not pia.idds
     assert pia.idds_lockout_minutes is None
     assert pia.baseline_mme is None
