@@ -294,3 +294,28 @@ def test_a_nurse_sees_403_on_team_settings(browser, live_server, team):
     browser.get(f"{live_server.url}/clinic/team/")
     assert "Not allowed" in browser.find_element(by("TAG_NAME"), "h1").text
     check_page(browser, "forbidden-en")
+
+
+def test_a_keyboard_alone_signs_in_and_the_refresh_keeps_the_focus(browser, live_server, team, carla):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+
+    nurse = nurse_of(team, username="nurse-tea")
+    device = authenticator_for(nurse)
+    browser.get(f"{live_server.url}/clinic/login/")
+    browser.find_element(by("ID"), "id_username").send_keys(nurse.username, Keys.TAB)
+    browser.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+    wait_for(browser, ec.presence_of_element_located((by("ID"), "id_code")))
+    browser.switch_to.active_element.send_keys(current_code(device), Keys.ENTER)  # the field has autofocus
+    rows = browser.find_element(by("ID"), "triage-rows")
+    link = rows.find_element(by("LINK_TEXT"), "Carla Neri")
+    link_id = link.get_attribute("id")
+    browser.execute_script("arguments[0].focus();", link)  # where Tab would land
+    before = rows.get_attribute("data-refreshed")
+    wait_for(
+        browser,
+        lambda b: b.find_element(by("ID"), "triage-rows").get_attribute("data-refreshed") != before,
+    )
+    assert browser.switch_to.active_element.get_attribute("id") == link_id
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(browser, ec.presence_of_element_located((by("ID"), "day-chart")))
