@@ -234,26 +234,41 @@ def test_a_team_admin_enrolls_a_patient_sets_a_wrong_threshold_and_rotates_the_s
 
 
 def test_every_clinic_page_passes_axe_in_english_and_italian(
-    browser, live_server, api, team, team_admin, carla, clinician
+    browser, live_server, api, team, team_admin, carla
 ):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
     from selenium.webdriver.support.ui import Select
+
+    from tests.factories import ClinicianFactory
 
     post_red_flag(api(carla.user))
     alert = Alert.objects.get(patient=carla, rule="red_flag")
-    # The login steps, seen by a clinician without an authenticator yet.
-    browser.get(f"{live_server.url}/clinic/login/")
-    check_page(browser, "login-en")
-    browser.find_element(by("ID"), "id_username").send_keys(clinician.username)
-    browser.find_element(by("ID"), "id_password").send_keys(PASSWORD)
-    browser.find_element(by("CSS_SELECTOR"), "main button[type=submit]").click()
-    check_page(browser, "authenticator-en")
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.get(user=clinician, confirmed=False)
-    browser.find_element(by("ID"), "id_code").send_keys(current_code(device))
-    browser.find_element(by("ID"), "confirm-authenticator").click()
-    browser.find_element(by("ID"), "recovery-codes")
-    check_page(browser, "recovery-codes-en")
+    # The sign-in steps, seen by a clinician without an authenticator yet; before signing
+    # in, the language is the browser's (here Django's language cookie).
+    for language in ("en", "it"):
+        newcomer = ClinicianFactory(username=f"new-{language}", team=team, language=language)
+        browser.delete_all_cookies()
+        browser.get(f"{live_server.url}/clinic/login/")
+        browser.add_cookie({"name": "django_language", "value": language})
+        browser.get(f"{live_server.url}/clinic/login/")
+        assert browser.find_element(by("TAG_NAME"), "html").get_attribute("lang") == language
+        check_page(browser, f"login-{language}")
+        browser.find_element(by("ID"), "id_username").send_keys(newcomer.username)
+        browser.find_element(by("ID"), "id_password").send_keys(PASSWORD)
+        browser.find_element(by("CSS_SELECTOR"), "main button[type=submit]").click()
+        browser.find_element(by("ID"), "totp-secret")
+        check_page(browser, f"authenticator-{language}")
+        device = TOTPDevice.objects.get(user=newcomer, confirmed=False)
+        browser.find_element(by("ID"), "id_code").send_keys(current_code(device))
+        browser.find_element(by("ID"), "confirm-authenticator").click()
+        browser.find_element(by("ID"), "recovery-codes")
+        check_page(browser, f"recovery-codes-{language}")
+        browser.find_element(by("CSS_SELECTOR"), "header form button").click()
+        browser.find_element(by("ID"), "id_username").send_keys(newcomer.username)
+        browser.find_element(by("ID"), "id_password").send_keys(PASSWORD)
+        browser.find_element(by("CSS_SELECTOR"), "main button[type=submit]").click()
+        browser.find_element(by("ID"), "verify")
+        check_page(browser, f"login-code-{language}")
     browser.delete_all_cookies()
 
     sign_in(browser, live_server, team_admin)
