@@ -37,6 +37,10 @@ DEMO_DEFAULTS = (
         lambda: settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),
         "Login throttling counts per process (set CACHE_URL to Redis).",
     ),
+    (
+        lambda: not settings.CLINIC_REQUIRE_2FA,
+        "Clinicians may sign in to /clinic/ with a password alone (set CLINIC_REQUIRE_2FA=true).",
+    ),
 )
 
 

@@ -53,3 +53,11 @@ def test_session_and_csrf_cookies_are_secure_outside_the_demo(settings):
     assert settings.DEBUG is False
     assert settings.SESSION_COOKIE_SECURE is True
     assert settings.CSRF_COOKIE_SECURE is True
+
+
+def test_check_deploy_names_a_clinic_without_two_factor(settings):
+    from care.checks import crossroad_deploy
+
+    assert "crossroad.W005" not in [w.id for w in crossroad_deploy(None)]
+    settings.CLINIC_REQUIRE_2FA = False
+    assert "crossroad.W005" in [w.id for w in crossroad_deploy(None)]
