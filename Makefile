@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-DEMO_ENV := DJANGO_DEBUG=true
+DEMO_ENV := DJANGO_DEBUG=true CLINIC_REQUIRE_2FA=false
 
 .PHONY: install locale run test lint clean
 
@@ -32,6 +32,9 @@ run: install
 	@echo "  API docs     http://$(HOST):$(PORT)/api/v1/docs/"
 	@echo "  catalog      http://$(HOST):$(PORT)/api/v1/catalog/"
 	@echo "  admin        http://$(HOST):$(PORT)/admin/"
+	@echo "  clinic       http://$(HOST):$(PORT)/clinic/  (dr-demo and nurse-demo: second step with the TOTP key"
+	@echo "               CROSSROADDEMOKEYFORTOTP234567ABC in an authenticator app, or"
+	@echo "               '$(DEMO_ENV) $(BIN)/python manage.py demo_totp_code' prints the current code)"
 	@echo "  Celery: a real worker with beat on the file-system broker in var/broker (log: var/celery.log)"
 	@echo
 	$(DEMO_ENV) $(BIN)/celery -A backend worker --beat --pool=solo --loglevel=info \

@@ -6,15 +6,17 @@ Decisions are rows: an alert and its events are the audit trail of who knew what
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from care.models import CareTeam, Patient, TeamRole
+from care.models import CareTeam, Patient, TeamRole, validate_timezone
 
 
 class Severity(models.TextChoices):
@@ -250,6 +252,9 @@ def default_tiers() -> list[dict]:
     ]
 
 
+DIGEST_DEFAULT_HOUR = 8
+
+
 class EscalationPolicy(models.Model):
     """Ordered tiers of recipients with acknowledgement timeouts per severity."""
 
@@ -257,6 +262,11 @@ class EscalationPolicy(models.Model):
     tiers = models.JSONField(default=default_tiers)
     webhook_url = models.URLField(blank=True)
     webhook_secret = models.CharField(max_length=200, blank=True)
+    # The daily digest of info alerts goes out at this hour of the team's own clock.
+    digest_hour = models.PositiveSmallIntegerField(
+        default=DIGEST_DEFAULT_HOUR, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
+    digest_timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -266,6 +276,10 @@ class EscalationPolicy(models.Model):
     def of_team(cls, team_id) -> EscalationPolicy:
         """The team's policy, or the SPEC default (unsaved) for a team that set none."""
         return cls.objects.filter(team_id=team_id).first() or cls(team_id=team_id)
+
+    def is_digest_hour(self, now: datetime) -> bool:
+        """The beat runs the digest hourly; a team gets it in the hour its clock shows."""
+        return now.astimezone(zoneinfo.ZoneInfo(self.digest_timezone)).hour == self.digest_hour
 
 
 class Notification(models.Model):

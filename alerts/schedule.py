@@ -81,14 +81,18 @@ def evaluate_scheduled(patient_ids: list[str]) -> int:
 
 @transaction.atomic
 def send_daily_digests(now: datetime | None = None) -> int:
-    """Info alerts are not paged: each team's first tier gets them once a day."""
+    """Info alerts are not paged: each team's first tier gets them once a day, at the
+    team's digest hour (EscalationPolicy.digest_hour on its digest_timezone)."""
     now = now or timezone.now()
     sent = 0
     pending = Alert.objects.awaiting_digest()
     for team in CareTeam.objects.filter(patients__alerts__in=pending).distinct():
         alert_ids = list(pending.filter(patient__care_team=team).values_list("pk", flat=True))
+        policy = EscalationPolicy.of_team(team.pk)
+        if not policy.is_digest_hour(now):
+            continue  # beat runs this hourly: each team at the hour of its own clock
         rows = []
-        for user in tier_recipients(team.pk, EscalationPolicy.of_team(team.pk).tiers[0]):
+        for user in tier_recipients(team.pk, policy.tiers[0]):
             if user.email:
                 rows.append(
                     Notification(

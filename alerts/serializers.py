@@ -171,7 +171,7 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EscalationPolicy
-        fields = ["tiers", "webhook_url", "webhook_secret", "updated_at"]
+        fields = ["tiers", "webhook_url", "webhook_secret", "digest_hour", "digest_timezone", "updated_at"]
         read_only_fields = ["updated_at"]
 
     def validate_tiers(self, tiers: list[dict]) -> list[dict]:

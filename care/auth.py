@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from backend.errors import ERROR_RESPONSES, THROTTLED_RESPONSES, detail_response
-from care import lockout, services
+from care import lockout, services, twofactor
 from care.lockout import AddressRateThrottle
 from care.lockout import address_limited as address_limited  # re-exported for clinic/urls.py
 from care.models import Role
@@ -32,6 +32,7 @@ WRONG_CREDENTIALS = _("No active account found with the given credentials.")
 
 class LoginSerializer(TokenObtainPairSerializer):
     default_error_messages = {"no_active_account": WRONG_CREDENTIALS}
+    otp = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
 
     def validate(self, attrs):
         user = User.objects.filter(username=attrs.get(self.username_field)).first()
@@ -45,6 +46,7 @@ class LoginSerializer(TokenObtainPairSerializer):
             data = super().validate(attrs)
         except AuthenticationFailed:
             raise AuthenticationFailed(WRONG_CREDENTIALS, "no_active_account") from None
+        twofactor.require_api_code(user=self.user, code=attrs.get("otp"))
         lockout.record_password_success(user=self.user)
         return data
 

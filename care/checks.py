@@ -41,6 +41,10 @@ DEMO_DEFAULTS = (
         lambda: settings.OUTBOUND_ALLOW_LOOPBACK,
         "Webhooks may reach 127.0.0.1, over plain http too (OUTBOUND_ALLOW_LOOPBACK is for tests).",
     ),
+    (
+        lambda: not settings.CLINIC_REQUIRE_2FA,
+        "Clinicians may sign in to /clinic/ with a password alone (set CLINIC_REQUIRE_2FA=true).",
+    ),
 )
 
 

@@ -115,6 +115,17 @@ def issue_invite(
     return invite, code
 
 
+@transaction.atomic
+def reissue_invite(*, patient: Patient, by: User) -> tuple[Invite, str]:
+    """A new code for the patient's own app; the unused codes issued before stop working
+    (a lost or misheard code must not stay valid beside the new one)."""
+    now = timezone.now()
+    Invite.objects.filter(
+        patient=patient, role=Role.PATIENT, used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+    return issue_invite(patient=patient, by=by, role=Role.PATIENT)
+
+
 # Usernames an invite may find taken before it is spent: enough for a person choosing a
 # name, too few to probe which accounts exist (issue 8, item 11).
 INVITE_MAX_TAKEN_USERNAMES = 3

@@ -4,91 +4,92 @@ acknowledge/resolve. Same access rules, same write paths and same audit as the A
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required, user_passes_test
-from django.core.paginator import Paginator
-from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alerts.actions.lifecycle import acknowledge_alert, resolve_alert
-from alerts.models import Alert, ReferralRecommendation
+from alerts.models import Alert
 from alerts.rules import RULES
+from care import services
 from care.access import audit_read
-from care.models import Patient, Role
-from clinic.charts import pain_chart
-from clinic.forms import AcknowledgeForm, ClinicianLoginForm, ResolveForm
-from diary.summary import daily_summary
-
-clinician_required = user_passes_test(
-    lambda u: u.is_authenticated and u.role == Role.CLINICIAN, login_url="clinic:login"
-)
-
-
-class LoginView(auth_views.LoginView):
-    template_name = "clinic/login.html"
-    authentication_form = ClinicianLoginForm
-    redirect_authenticated_user = True
+from care.models import CaregiverLink, Patient
+from care.serializers import PatientSerializer
+from clinic.apiforms import validate_with
+from clinic.evidence import escalation, evidence_lines, evidence_records, referral_criteria
+from clinic.forms import AcknowledgeForm, DeclineForm, InviteForm, PatientForm, ResolveForm
+from clinic.record import patient_record
+from clinic.signin import clinician_required
 
 
-@login_required(login_url="clinic:login")
-@clinician_required
-def triage(request):
-    patients = (
-        Patient.objects.visible_to(request.user)
-        .select_related("status", "care_team")
-        .order_by(
-            Coalesce("status__severity_rank", 0).desc(),
-            Coalesce("status__referral_rank", 0).desc(),
-            "status__oldest_unresolved_at",
-            "display_name",
-            "id",
-        )
-    )
-    page = Paginator(patients, 50).get_page(request.GET.get("page"))
-    audit_read(request, [p.pk for p in page], 200)
-    return render(request, "clinic/triage.html", {"page": page})
+def context_form_initial(patient: Patient) -> dict:
+    initial = {name: getattr(patient, name) for name in PatientForm.CONTEXT_FIELDS}
+    return {name: "" if value is None else value for name, value in initial.items()}
 
 
-@login_required(login_url="clinic:login")
-@clinician_required
-def patient_page(request, patient_id):
-    patient = get_object_or_404(
-        Patient.objects.visible_to(request.user).select_related("care_team"), pk=patient_id
-    )
-    summary = daily_summary(patient, 28)
-    alerts = Alert.objects.filter(patient=patient).order_by("-created_at")[:50]
-    referral = ReferralRecommendation.objects.filter(patient=patient).order_by("-created_at").first()
+def render_patient_page(
+    request, patient: Patient, context_form: PatientForm | None = None, status: int = 200
+):
     audit_read(request, [patient.pk], 200)
+    record = patient_record(patient)
     context = {
         "patient": patient,
-        "summary": summary,
-        "chart": pain_chart(summary["days"]),
-        "alerts": [(alert, RULES[alert.rule].label) for alert in alerts],
-        "referral": referral,
+        **record,
+        "criteria": referral_criteria(record["referral"]) if record["referral"] else [],
+        "decline_form": DeclineForm(),
+        "caregiver_links": CaregiverLink.objects.filter(patient=patient).select_related("caregiver"),
+        "invite_form": InviteForm(),
+        "context_form": context_form or PatientForm(context_only=True, initial=context_form_initial(patient)),
     }
-    return render(request, "clinic/patient.html", context)
+    return render(request, "clinic/patient.html", context, status=status)
+
+
+def visible_patient(request, patient_id) -> Patient:
+    return get_object_or_404(
+        Patient.objects.visible_to(request.user).select_related("care_team"), pk=patient_id
+    )
+
+
+@clinician_required
+def patient_page(request, patient_id):
+    return render_patient_page(request, visible_patient(request, patient_id))
+
+
+@require_POST
+@clinician_required
+def edit_context(request, patient_id):
+    """The clinical context (flags #5-#8, baseline MME, pump) as `PATCH patients/{id}/`."""
+    patient = visible_patient(request, patient_id)
+    form = PatientForm(request.POST, context_only=True)
+    if form.is_valid():
+        serializer = PatientSerializer(
+            patient, data=form.api_payload(), partial=True, context={"request": request}
+        )
+        data = validate_with(form, serializer)
+        if data is not None:
+            services.update_patient(patient=patient, data=data)
+            messages.success(request, _("Clinical context saved."))
+            return redirect(f"{reverse('clinic:patient', args=[patient.pk])}#context")
+    return render_patient_page(request, patient, context_form=form)
 
 
 def _alert_for(request, alert_id) -> Alert:
     visible = Patient.objects.visible_to(request.user).values("pk")
-    return get_object_or_404(Alert.objects.select_related("patient").filter(patient__in=visible), pk=alert_id)
+    return get_object_or_404(
+        Alert.objects.select_related("patient", "patient__care_team").filter(patient__in=visible), pk=alert_id
+    )
 
 
-@login_required(login_url="clinic:login")
 @clinician_required
 def alert_page(request, alert_id):
     alert = _alert_for(request, alert_id)
     audit_read(request, [alert.patient_id], 200)
-    details = {
-        key.replace("_", " "): ", ".join(map(str, value)) if isinstance(value, list) else value
-        for key, value in alert.evidence.items()
-        if key != "days"
-    }
     context = {
         "alert": alert,
-        "details": details,
+        "lines": evidence_lines(alert),
+        "records": evidence_records(alert),
+        "escalation": escalation(alert),
         "rule_label": RULES[alert.rule].label,
         "events": alert.events.select_related("actor"),
         "acknowledge_form": AcknowledgeForm(),
@@ -98,7 +99,6 @@ def alert_page(request, alert_id):
 
 
 @require_POST
-@login_required(login_url="clinic:login")
 @clinician_required
 def acknowledge(request, alert_id):
     alert = _alert_for(request, alert_id)
@@ -115,7 +115,6 @@ def acknowledge(request, alert_id):
 
 
 @require_POST
-@login_required(login_url="clinic:login")
 @clinician_required
 def resolve(request, alert_id):
     alert = _alert_for(request, alert_id)

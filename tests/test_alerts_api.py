@@ -548,6 +548,10 @@ def test_a_late_alert_escalates_from_its_arrival(patient, nurse, diary):
     assert alert.escalation_due_at == arrival + timedelta(minutes=15)
 
 
+# The default digest hour, 08:00 UTC, of the day the test runs.
+AT_DIGEST_HOUR = datetime.now(UTC).replace(hour=8, minute=5, second=0, microsecond=0)
+
+
 def test_info_alerts_wait_for_the_daily_digest(patient, nurse, diary):
     diary(patient, {0: 3}, wants_fewer_medications=True)
     alert = Alert.objects.get(patient=patient)
@@ -555,8 +559,8 @@ def test_info_alerts_wait_for_the_daily_digest(patient, nurse, diary):
     assert not alert.notifications.exists()
     assert alert.escalation_due_at is None
 
-    assert schedule.send_daily_digests() == 1
-    schedule.send_daily_digests()
+    assert schedule.send_daily_digests(now=AT_DIGEST_HOUR) == 1
+    schedule.send_daily_digests(now=AT_DIGEST_HOUR)
 
     digest = Notification.objects.get(kind="digest")
     assert (digest.recipient, digest.channel) == (nurse, "email")
@@ -568,13 +572,22 @@ def test_info_alerts_wait_for_the_daily_digest(patient, nurse, diary):
 def test_a_second_digest_the_same_day_carries_the_alerts_raised_since(patient, other_patient, nurse, diary):
     # A restarted beat may run the digest twice a day: nothing raised in between is lost.
     diary(patient, {0: 3}, wants_fewer_medications=True)
-    schedule.send_daily_digests()
+    schedule.send_daily_digests(now=AT_DIGEST_HOUR)
     diary(other_patient, {0: 3}, wants_fewer_medications=True)
-    schedule.send_daily_digests()
+    schedule.send_daily_digests(now=AT_DIGEST_HOUR)
 
     first, second = Alert.objects.get(patient=patient), Alert.objects.get(patient=other_patient)
     payloads = sorted(n.payload["alerts"] for n in Notification.objects.filter(kind="digest"))
     assert payloads == sorted([[str(first.pk)], [str(second.pk)]])
+
+
+def test_the_digest_goes_out_at_the_teams_own_hour(team, patient, nurse, diary):
+    EscalationPolicy.objects.create(team=team, digest_hour=7, digest_timezone="Asia/Tokyo")
+    diary(patient, {0: 3}, wants_fewer_medications=True)
+    tokyo_seven = datetime.now(UTC).replace(hour=22, minute=10, second=0, microsecond=0)  # 07:10 in Tokyo
+    assert schedule.send_daily_digests(now=tokyo_seven - timedelta(hours=1)) == 0
+    assert schedule.send_daily_digests(now=AT_DIGEST_HOUR) == 0
+    assert schedule.send_daily_digests(now=tokyo_seven) == 1
 
 
 # --- Outbox ------------------------------------------------------------------------------------

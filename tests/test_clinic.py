@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.models import Alert
+from alerts.models import Alert, ReferralRecommendation
 from care.models import AccessEvent
-from tests.factories import PASSWORD, PatientFactory
+from tests.clinic_signin import sign_in
+from tests.factories import PASSWORD, CaregiverLinkFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,7 @@ def urgent_patient(api, team, django_capture_on_commit_callbacks):
 
 
 def login(client, user):
-    response = client.post("/clinic/login/", {"username": user.username, "password": PASSWORD})
-    assert response.status_code == 302, response.content
-    return client
+    return sign_in(client, user)
 
 
 def test_a_clinician_logs_in_and_sees_the_urgent_patient_first(client, clinician, patient, urgent_patient):
@@ -90,7 +89,7 @@ def test_the_web_login_shares_the_api_lockout(client, clinician, settings):
     for _ in range(settings.LOGIN_MAX_FAILURES):
         client.post("/clinic/login/", {"username": clinician.username, "password": "wrong"})
     response = client.post("/clinic/login/", {"username": clinician.username, "password": PASSWORD})
-    assert response.status_code == 200  # the form again, not a redirect
+    assert response.status_code == 200  # the form again, not a redirect to the second step
     assert client.get("/clinic/").status_code == 302
 
 
@@ -102,3 +101,43 @@ def test_acknowledging_twice_from_two_tabs_says_so_instead_of_failing(client, cl
     assert response.status_code == 200
     assert "Only an open alert can be acknowledged" in response.content.decode()
     assert alert.events.filter(kind="acknowledged").count() == 1
+
+
+def test_a_clinician_of_another_team_gets_404_on_every_page_of_a_foreign_patient(
+    client, other_team_clinician, urgent_patient, caregiver_link_of
+):
+
+    alert = Alert.objects.get(patient=urgent_patient)
+    referral = ReferralRecommendation.objects.create(patient=urgent_patient, criteria=[])
+    link = caregiver_link_of(urgent_patient)
+    p = urgent_patient.pk
+    gets = [
+        f"/clinic/patients/{p}/",
+        f"/clinic/patients/{p}/referral/",
+        f"/clinic/patients/{p}/referral.pdf",
+        f"/clinic/alerts/{alert.pk}/",
+    ]
+    posts = [
+        f"/clinic/patients/{p}/context/",
+        f"/clinic/patients/{p}/invite/",
+        f"/clinic/patients/{p}/caregiver-invite/",
+        f"/clinic/patients/{p}/caregivers/{link.pk}/revoke/",
+        f"/clinic/alerts/{alert.pk}/acknowledge/",
+        f"/clinic/alerts/{alert.pk}/resolve/",
+        f"/clinic/referrals/{referral.pk}/accept/",
+        f"/clinic/referrals/{referral.pk}/decline/",
+        f"/clinic/referrals/{referral.pk}/complete/",
+    ]
+    login(client, other_team_clinician)
+    for url in gets:
+        assert client.get(url).status_code == 404, url
+    for url in posts:
+        assert client.post(url, {"reason": "x", "resolution": "x", "note": "x"}).status_code == 404, url
+    assert "No patient matches these filters." in client.get("/clinic/?q=Carla").content.decode()
+    assert not AccessEvent.objects.filter(patient_ids__icontains=str(p)).exists()
+
+
+@pytest.fixture
+def caregiver_link_of():
+
+    return lambda patient: CaregiverLinkFactory(patient=patient)

@@ -4,20 +4,32 @@ derived from the patient and the day, so a second run changes nothing)."""
 
 from __future__ import annotations
 
+import base64
 import random
 import uuid
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from alerts.actions.evaluation import evaluate_patient
-from care import services
+from care import services, twofactor
 from care.models import CaregiverLink, Patient, Role, TeamRole, User
 from diary.services import build_record, store_records
 
 PASSWORD = "crossroad-demo"  # noqa: S105 - demo logins, printed on purpose
+# The demo clinicians' authenticator key (base32), documented in the README on purpose:
+# a newcomer can try the clinic's second step. Set only when DEBUG is on.
+DEMO_TOTP_SECRET = "CROSSROADDEMOKEYFORTOTP234567ABC"  # noqa: S105
+DEMO_TOTP_USERS = ("dr-demo", "nurse-demo")
+
+
+def demo_totp_key_hex() -> str:
+    return base64.b32decode(DEMO_TOTP_SECRET).hex()
+
+
 TEAM = "Pain Unit — Demo Hospital"
 
 PATIENTS = [
@@ -86,6 +98,11 @@ class Command(BaseCommand):
             username="admin-demo", password=PASSWORD, team_name=TEAM, team_role=TeamRole.TEAM_ADMIN
         )
         team = clinician.memberships.get().team
+        if settings.DEBUG:  # a published secret is for the local demo only
+            for username in DEMO_TOTP_USERS:
+                twofactor.set_authenticator_key(
+                    user=User.objects.get(username=username), key_hex=demo_totp_key_hex()
+                )
         for spec in PATIENTS:
             spec = dict(spec)
             diary = spec.pop("diary")
@@ -98,6 +115,11 @@ class Command(BaseCommand):
             f"Logins (password “{PASSWORD}”): clinicians dr-demo, nurse-demo, admin-demo (team admin); "
             "patients rosa, alan, grace; caregiver marco (for rosa)."
         )
+        if settings.DEBUG:
+            self.stdout.write(
+                f"Second step for {', '.join(DEMO_TOTP_USERS)}: add the TOTP key {DEMO_TOTP_SECRET} to an "
+                "authenticator app, or print the current code with `manage.py demo_totp_code`."
+            )
 
     def seed_patient(self, team, spec: dict) -> Patient:
         username = spec.pop("username")
