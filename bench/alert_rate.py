@@ -396,12 +396,12 @@ class Tally:
         }
         original_evaluate = evaluation.evaluate_patient
 
-        def apply_findings(*, patient, findings, now):
+        def apply_findings(*, patient, findings, now, **rest):
             today = now.astimezone(patient.zone).date()
             for code in findings:
                 self.findings[code] += 1
                 self.finding_days.add((patient.pk, today, code))
-            return originals["apply_findings"](patient=patient, findings=findings, now=now)
+            return originals["apply_findings"](patient=patient, findings=findings, now=now, **rest)
 
         def open_alert(*, patient, finding, now):
             self.outcomes[finding.rule]["opened"] += 1

@@ -376,14 +376,11 @@ def measure_scheduled(patient: Patient, warmup: int, repeat: int) -> tuple[float
 def measure_rules_only(patient: Patient, n: int) -> float:
     """The floor: the rules alone over an already loaded window, no database (seconds)."""
     today = patient.local_today()
-    window = engine.load_window(patient, today)
-    context = engine.load_context(patient, today)
+    snapshot = engine.load(patient, today)
     settings = engine.rule_settings(patient)
     started = time.perf_counter()
     for _ in range(n):
-        for code, (enabled, params) in settings.items():
-            if enabled:
-                RULES[code].check(window, context, params)
+        engine.run(settings, snapshot)
     return (time.perf_counter() - started) / n
 
 
