@@ -104,9 +104,10 @@ def build_record(
 def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UUID) -> list[Status]:
     """Insert-or-ignore every record, then classify each by what the database holds.
 
-    Returns one status per record, in order. The queries per record type are fixed (3)
-    whatever the number of records, and concurrent callers sending the same ids never both
-    create: the loser of the insert race finds the winner's row and compares fingerprints.
+    Returns one status per record, in order. Two queries per record type whatever the
+    number of records (the insert-or-ignore, then the stored fingerprint and ingest key of
+    every id), and concurrent callers sending the same ids never both create: the loser
+    of the insert race finds the winner's row and compares fingerprints.
     """
     statuses: list[Status] = ["invalid"] * len(records)
     changed_patients = set()
@@ -117,20 +118,17 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
         first: dict[Any, DiaryRecord] = {}
         for i in positions:
             first.setdefault(records[i][1].id, records[i][1])
-        existing = dict(model.objects.filter(id__in=list(first)).values_list("id", "fingerprint"))
         # Sorted by id: concurrent batches holding the same ids in other orders then take
         # their row locks in one order and wait for each other instead of deadlocking.
-        fresh = sorted((record for pk, record in first.items() if pk not in existing), key=lambda r: r.pk)
+        model.objects.bulk_create(sorted(first.values(), key=lambda r: r.pk), ignore_conflicts=True)
+        existing: dict[Any, str] = {}
         created: set = set()
-        if fresh:
-            model.objects.bulk_create(fresh, ignore_conflicts=True)
-            rows = model.objects.filter(id__in=[r.id for r in fresh]).values_list(
-                "id", "fingerprint", "ingest_key"
-            )
-            for pk, stored_fingerprint, key in rows:
-                existing[pk] = stored_fingerprint
-                if key == ingest_key:
-                    created.add(pk)
+        for pk, stored_fingerprint, key in model.objects.filter(id__in=list(first)).values_list(
+            "id", "fingerprint", "ingest_key"
+        ):
+            existing[pk] = stored_fingerprint
+            if key == ingest_key:
+                created.add(pk)
         for i in positions:
             record = records[i][1]
             if record.id not in existing:
