@@ -190,6 +190,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "patients/{patient_id}/export.csv"): row(401, 403, 404, 403, 403, 404, 200, 404, 200, params=PATIENT_ID),
     ("POST", "sync/"):              row(401, 200, 200, 200, 200, 200, 200, 200, 200,
                                         body=lambda w: {"checkins": [new_record("checkins")(w)]}),
+    # The change feed is a diary read: a caregiver needs can_view, a stranger gets 404.
+    ("GET", "sync/changes/"):       row(401, 200, 404, 200, 403, 404, 200, 404, 200,
+                                        given=lambda w: record(w, "checkins"),
+                                        query=lambda w: {"patient": w.patient.pk}),
     # Patients and caregivers see their alerts' status only, clinicians the alerts themselves;
     # a caregiver whose link does not let them read the diary sees no alert of it.
     ("GET", "alerts/"):             row(401, 200, 200, 200, 200, 200, 200, 200, 200, given=alert, listed={
