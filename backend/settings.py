@@ -174,6 +174,8 @@ LOGIN_LOCKOUT = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 ERASURE_MODE = env.str("ERASURE_MODE", default="pseudonymize")
 if ERASURE_MODE not in ("pseudonymize", "delete"):
     raise ImproperlyConfigured("ERASURE_MODE must be 'pseudonymize' or 'delete'.")
+# The emergency number the patient app dials from a red flag's safety message.
+EMERGENCY_NUMBER = env.str("EMERGENCY_NUMBER", default="112")
 INVITE_LIFETIME = timedelta(days=env.int("INVITE_LIFETIME_DAYS", default=7))
 
 SPECTACULAR_SETTINGS = {
