@@ -25,6 +25,7 @@ run: install
 	mkdir -p var/broker var/broker-processed
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py webpush_keys --verbosity 0 >/dev/null
 	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	@echo
 	@echo "Crossroad demo on http://$(HOST):$(PORT)/"

@@ -260,7 +260,16 @@ PUSH_TRANSPORT = env.str("PUSH_TRANSPORT", default="alerts.channels.ConsolePushT
 PUSH_TRANSPORTS = {
     "fcm": env.str("PUSH_FCM_TRANSPORT", default="alerts.channels.FcmPushTransport"),
     "apns": env.str("PUSH_APNS_TRANSPORT", default="alerts.channels.ApnsPushTransport"),
+    "webpush": env.str("PUSH_WEBPUSH_TRANSPORT", default="alerts.webpush.WebPushTransport"),
 }
+# Web Push (VAPID): the private key in the environment, or a file; the demo makes one in var/.
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_PRIVATE_KEY_FILE = env.str(
+    "WEBPUSH_VAPID_PRIVATE_KEY_FILE", default=str(BASE_DIR / "var" / "webpush-vapid.key") if DEBUG else ""
+)
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="")  # mailto: or https: of the operator
+# Tests only: a push service served on loopback over http (never in production).
+WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", default=False)
 FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
 FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
 APNS_TEAM_ID = env.str("APNS_TEAM_ID", default="")

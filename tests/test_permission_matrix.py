@@ -166,6 +166,9 @@ MATRIX: dict[tuple[str, str], Row] = {
                                         body=lambda w: {"password": PASSWORD, "confirm": True}),
     ("POST", "devices/"):           row(401, 201, 201, 201, 201, 201, 201, 201, 201,
                                         body=lambda w: {"platform": "fcm", "token": "device-1"}),
+    ("DELETE", "devices/"):         row(401, 204, 204, 204, 204, 204, 204, 204, 204,
+                                        body=lambda w: {"token": "device-1"}),
+    ("GET", "devices/webpush-key/"): row(200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "catalog/"):            row(200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "teams/"):              row(401, 403, 403, 403, 403, 403, 200, 200, 200, listed={
                                         "clinician": "team", "other_team_clinician": "other_team", "team_admin": "team"}),
