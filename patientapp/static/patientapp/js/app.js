@@ -111,6 +111,18 @@ function takeEnrollCode() {
   }
 }
 
+// While the app is open it sends the outbox itself (start, reconnect, timer, after a
+// save). When it is put away with entries still waiting, the service worker's
+// background sync (where the browser has it) sends them once the phone is online.
+async function requestBackgroundSync() {
+  try {
+    const registration = await navigator.serviceWorker.ready;
+    if (registration.sync) await registration.sync.register("outbox");
+  } catch {
+    // no background sync in this browser: the next start sends them
+  }
+}
+
 async function boot() {
   const language = (await kv.get("language")) || preferredLanguage();
   await loadStrings(language);
@@ -123,7 +135,11 @@ async function boot() {
   loadCatalog(language).then((catalog) => catalog && store.set({ catalog }));
   window.addEventListener("online", () => { store.set({ online: true }); syncNow(); });
   window.addEventListener("offline", () => store.set({ online: false }));
-  document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && syncNow());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") syncNow();
+    else if (store.state.waiting > 0) requestBackgroundSync();
+  });
+  window.addEventListener("pagehide", () => store.state.waiting > 0 && requestBackgroundSync());
   setInterval(syncNow, SYNC_EVERY_MS);
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/app/sw.js", { scope: "/app/", type: "module" }).catch(() => {});

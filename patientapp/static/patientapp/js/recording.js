@@ -18,16 +18,6 @@ export async function afterSave(store, type, fields) {
     globalStore.set({ flash: t("saved") });
     go("/");
   }
-  requestBackgroundSync();
   syncNow();
   return body;
-}
-
-async function requestBackgroundSync() {
-  try {
-    const registration = await navigator.serviceWorker.ready;
-    if (registration.sync) await registration.sync.register("outbox");
-  } catch {
-    // no background sync here: the page syncs on start, on reconnect and every few minutes
-  }
 }
