@@ -280,6 +280,46 @@ def test_a_caregivers_entry_and_a_retraction_elsewhere_reach_the_patients_phone(
     shot(phone, "history-after-pull")
 
 
+def tokens(driver, replace_access: str | None = None) -> dict:
+    """The phone's stored token pair; optionally spoil its access token (as if expired)."""
+    return driver.execute_async_script(
+        "const [spoil, done] = arguments;"
+        "const r = indexedDB.open('crossroad'); r.onsuccess = () => {"
+        " const store = r.result.transaction('kv', 'readwrite').objectStore('kv');"
+        " const q = store.get('tokens'); q.onsuccess = () => {"
+        "  const pair = q.result; if (spoil) { pair.access = spoil; store.put(pair, 'tokens'); }"
+        "  done(pair); }; };",
+        replace_access,
+    )
+
+
+def test_tokens_refresh_quietly_and_a_refused_refresh_asks_to_log_in_keeping_the_outbox(
+    phone, live_server, patient
+):
+    log_in(phone, live_server.url, patient.user.username)
+    first = tokens(phone, replace_access="expired-access-token")
+
+    check_in(phone, 4)
+    see(phone, "0 waiting")
+    assert tokens(phone)["refresh"] != first["refresh"]  # rotated
+    assert CheckIn.objects.filter(patient=patient).count() == 1
+
+    services.revoke_refresh_tokens(user=patient.user)
+    tokens(phone, replace_access="expired-again")
+    press(phone, "#go-checkin")
+    press(phone, "input[name=pain_now][value='7']")
+    press(phone, "#save-checkin")
+    see(phone, "Please log in again")
+    see(phone, "1 entries are waiting on this phone")
+    assert CheckIn.objects.filter(patient=patient).count() == 1
+
+    type_into(phone, "field-username", patient.user.username)
+    type_into(phone, "field-password", PASSWORD)
+    press(phone, "button[type=submit]")
+    see(phone, "0 waiting")
+    assert sorted(CheckIn.objects.filter(patient=patient).values_list("pain_now", flat=True)) == [4, 7]
+
+
 def test_a_caregiver_sees_whom_they_report_for_on_every_screen(phone, live_server, patient, caregiver):
     log_in(phone, live_server.url, caregiver.username)
     for screen in ("#/", "#/checkin", "#/history", "#/settings"):

@@ -38,11 +38,12 @@ export function newRecord(type, fields, patient) {
   return body;
 }
 
-// One transaction for the outbox row and the local diary row: both or neither.
-export async function save(type, body, patient) {
+// One transaction for the outbox row and the local diary row: both or neither. The row
+// names its author: on a shared phone, only the one who wrote it may send it.
+export async function save(type, body, patient, owner) {
   const saved_at = new Date().toISOString();
   await putInto({
-    outbox: [{ id: body.id, type, body, patient, saved_at, state: "waiting" }],
+    outbox: [{ id: body.id, type, body, patient, owner, saved_at, state: "waiting" }],
     records: [{ id: body.id, type, patient, data: { ...body, status: "active" }, pending: true }],
   });
   return body;

@@ -12,7 +12,7 @@ export async function afterSave(store, type, fields) {
     store.set({ safety: { flags, id: body.id } });
     go("/safety");
   }
-  await outbox.save(type, body, store.state.patient);
+  await outbox.save(type, body, store.state.patient, store.state.me.id);
   await refreshCounts();
   if (!flags.length) {
     globalStore.set({ flash: t("saved") });

@@ -119,17 +119,34 @@ async function refreshMe() {
   store.set({ me });
   const still = (me.patients || []).some((p) => String(p.id) === String(store.state.patient));
   await choosePatient(me, still ? store.state.patient : null);
+  // A revoked link, or one that no longer lets them read: that diary leaves this phone.
+  const readable = new Set((me.patients || []).filter((p) => p.can_view).map((p) => String(p.id)));
+  const { all, remove } = await import("./db.js");
+  for (const record of await all("records")) {
+    if (!record.pending && !readable.has(String(record.patient))) await remove("records", record.id);
+  }
 }
 
 export async function signedIn(tokens) {
   await kv.set("tokens", { access: tokens.access, refresh: tokens.refresh });
   const me = await api.get("me/");
+  const before = await kv.get("me");
+  if (before && before.id !== me.id) await forgetDiaryOf(before);
   await kv.set("me", me);
   store.set({ me, message: "" });
   if (!(await kv.get("language")) && me.language) await setLanguage(me.language);
   await choosePatient(me, await kv.get("activePatient"));
   go(store.state.patient ? "/" : "/patients");
   syncNow();
+}
+
+// Someone else logs in after a session ended: the previous person's local diary goes;
+// entries they wrote and never sent stay in the outbox for them.
+async function forgetDiaryOf(previous) {
+  const { all, remove } = await import("./db.js");
+  for (const record of await all("records")) await remove("records", record.id);
+  for (const patient of previous.patients || []) await kv.remove(`checkpoint:${patient.id}`);
+  await kv.remove("activePatient");
 }
 
 export async function logout({ discard = false } = {}) {

@@ -40,10 +40,14 @@ async function sendBatch(batch) {
 
 export async function drain() {
   return exclusive("crossroad-sync", async () => {
+    const me = await kv.get("me");
+    if (!me) return 0;
     let sent = 0;
     for (;;) {
+      // Another account's entries (a family phone, someone else logged in after a session
+      // ended) wait for their author: sent under this account they would be misattributed.
       const waiting = (await all("outbox"))
-        .filter((item) => item.state === "waiting")
+        .filter((item) => item.state === "waiting" && item.owner === me.id)
         .sort((a, b) => (a.saved_at < b.saved_at ? -1 : 1))
         .slice(0, BATCH);
       if (!waiting.length) break;

@@ -86,7 +86,10 @@ export function Safety({ store }) {
   const flags = (store.state.safety && store.state.safety.flags) || [];
   const concerns = [...new Set((catalog.red_flags || []).filter((f) => flags.includes(f.code)).map((f) => f.concern))];
   const number = catalog.emergency_number || "112";
+  const who = store.state.patientName;
+  const caregiver = store.state.me && store.state.me.role === "caregiver";
   return html`<main id="main" tabindex="-1" class="safety" role="alert">
+    ${who && html`<p class="who">${caregiver ? t("reporting_for", { name: who }) : t("diary_of", { name: who })}</p>`}
     <h1 tabindex="-1" class="screen-title">${t("safety_title")}</h1>
     <p class="safety-message" data-testid="safety-message">${catalog.safety_message || t("safety_fallback")}</p>
     <p><a class="call" href=${"tel:" + number} data-testid="call">${t("call_number", { number })}</a></p>
