@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from care import services
 from care.models import Role
@@ -318,6 +318,41 @@ def test_tokens_refresh_quietly_and_a_refused_refresh_asks_to_log_in_keeping_the
     press(phone, "button[type=submit]")
     see(phone, "0 waiting")
     assert sorted(CheckIn.objects.filter(patient=patient).values_list("pain_now", flat=True)) == [4, 7]
+
+
+def test_a_reminder_push_shows_a_notification_in_the_patients_language(phone, live_server, patient):
+    from alerts import texts
+    from alerts.models import Notification
+
+    log_in(phone, live_server.url, patient.user.username)
+    shell_cached(phone)
+    with translation.override("it"):
+        title, body = (str(part) for part in texts.render_push(Notification(kind="reminder")))
+    # What alerts/webpush.py encrypts; the browser hands the worker the decrypted text.
+    message = json.dumps(
+        {"title": title, "body": body, "key": f"reminder:{patient.pk}:today", "kind": "reminder"}
+    )
+    phone.execute_cdp_cmd(
+        "Browser.grantPermissions", {"permissions": ["notifications"], "origin": live_server.url}
+    )
+    phone.execute_cdp_cmd("ServiceWorker.enable", {})
+
+    def shown():
+        return phone.execute_async_script(
+            "const done = arguments[0]; navigator.serviceWorker.ready"
+            ".then(r => r.getNotifications()).then(ns => done(ns.map(n => [n.title, n.body, n.tag])))"
+        )
+
+    # The registration's id is the browser's own; a fresh profile has one of the first few
+    # (a push to an id with no registration goes nowhere).
+    for registration_id in range(4):
+        phone.execute_cdp_cmd(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": f"{live_server.url}/", "registrationId": str(registration_id), "data": message},
+        )
+    wait(phone, lambda d: shown())
+
+    assert shown() == [["Diario del dolore", "Come va il dolore oggi?", f"reminder:{patient.pk}:today"]]
 
 
 def test_a_caregiver_sees_whom_they_report_for_on_every_screen(phone, live_server, patient, caregiver):
