@@ -22,7 +22,7 @@ import pytest
 from django.utils import timezone, translation
 
 from care import services
-from care.models import Role
+from care.models import Role, User
 from diary.models import CheckIn
 from tests.conftest import IN_CI, client_for
 from tests.factories import PASSWORD, CaregiverLinkFactory, ClinicianFactory, PatientFactory
@@ -183,7 +183,7 @@ def test_a_patient_enrolls_from_the_qr_logs_a_checkin_and_a_red_flag_reaches_the
 ):
     nurse = ClinicianFactory(username="nurse-anna", team=team)
     nadia = services.create_patient(
-        data={"display_name": "Nadia", "care_team": team, "timezone": "Europe/Rome", "language": "it"}
+        data={"display_name": "Nadia", "care_team": team, "timezone": "Europe/London", "language": "en"}
     )
     _, code = services.issue_invite(patient=nadia, by=nurse, role=Role.PATIENT)
 
@@ -425,6 +425,8 @@ def test_every_screen_has_no_serious_accessibility_violation(phone, live_server,
         idds_max_daily_boluses=4,
     )
     carer = CaregiverLinkFactory(patient=pump, caregiver__username="piero").caregiver
+    # The app speaks the account's language from login on.
+    User.objects.filter(pk__in=[pump.user_id, carer.pk]).update(language=language)
     CaregiverLinkFactory(patient=PatientFactory(care_team=team, display_name="Lia"), caregiver=carer)
     found: dict[str, list] = {}
     url = live_server.url

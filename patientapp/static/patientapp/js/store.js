@@ -134,7 +134,9 @@ export async function signedIn(tokens) {
   if (before && before.id !== me.id) await forgetDiaryOf(before);
   await kv.set("me", me);
   store.set({ me, message: "" });
-  if (!(await kv.get("language")) && me.language) await setLanguage(me.language);
+  // The account's language (a patient's is their record's, set with the team) wins at
+  // login; the settings switch changes both.
+  if (me.language && me.language !== store.state.language) await setLanguage(me.language);
   await choosePatient(me, await kv.get("activePatient"));
   go(store.state.patient ? "/" : "/patients");
   syncNow();

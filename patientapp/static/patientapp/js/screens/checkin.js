@@ -31,7 +31,8 @@ export function CheckIn({ store }) {
     setSaving(true);
     await afterSave(store, "checkin", fieldsOf(draft));
   };
-  if (!catalog) return html`<${Screen} title=${t("checkin")} store=${store}><p>${t("needs_connection")}</p></${Screen}>`;
+  // Pain now needs nothing from the catalog: it works before the catalog has ever come.
+  if (!catalog && step > 0) return html`<${Screen} title=${t("checkin")} store=${store}><p>${t("needs_connection")}</p></${Screen}>`;
   const section = step === 0 ? "pain_now" : SECTIONS[step - 1];
   const byCode = (items) => items.map((item) => ({ code: item.code, label: item.label }));
   let body;
@@ -74,7 +75,7 @@ export function CheckIn({ store }) {
       ${body}
       <div class="actions">
         <button class="primary" type="submit" id="save-checkin" disabled=${draft.pain_now === undefined || saving}>${t("save")}</button>
-        ${!last && html`<button type="button" class="secondary" id="next" disabled=${draft.pain_now === undefined} onClick=${() => { setStep(step + 1); window.scrollTo(0, 0); }}>${step === 0 ? t("add_details") : t("next")}</button>`}
+        ${!last && (catalog || step > 0) && html`<button type="button" class="secondary" id="next" disabled=${draft.pain_now === undefined} onClick=${() => { setStep(step + 1); window.scrollTo(0, 0); }}>${step === 0 ? t("add_details") : t("next")}</button>`}
         ${step > 0 && html`<button type="button" class="link" onClick=${() => setStep(step - 1)}>${t("previous")}</button>`}
       </div>
     </form>
