@@ -493,3 +493,67 @@ def type_into_login(driver, url: str, username: str) -> None:
     type_into(driver, "field-password", PASSWORD)
     press(driver, "button[type=submit]")
     wait(driver, lambda d: "#/login" not in d.current_url)
+
+
+def test_history_corrects_and_retracts_on_the_phone(phone, live_server, patient):
+    log_in(phone, live_server.url, patient.user.username)
+    check_in(phone, 3)
+    see(phone, "0 waiting")
+    press(phone, "#go-history")
+    press_text(phone, "Correct")
+    type_into(phone, next(iter_edit_ids(phone)), "5")
+    press_text(phone, "Save the correction")
+    see(phone, "Pain 5 out of 10")
+    see(phone, "Corrected")
+    press_text(phone, "Mark as entered in error")
+    type_into(phone, next(iter_edit_ids(phone)), "wrong person")
+    press(phone, ".record .primary")
+    see(phone, "Entered in error")
+
+    record = CheckIn.objects.get(patient=patient)
+    assert (record.pain_now, record.status, record.retracted_reason) == (
+        5,
+        "entered_in_error",
+        "wrong person",
+    )
+
+
+def iter_edit_ids(driver):
+    for element in driver.find_elements("css selector", "input[id^=edit-]"):
+        yield element.get_attribute("id")
+
+
+def test_a_caregiver_without_the_right_to_read_sees_no_history(phone, live_server, patient, blind_caregiver):
+    log_in(phone, live_server.url, blind_caregiver.username)
+    see(phone, f"You are reporting for {patient.display_name}")
+    assert "History" not in text_of(phone)
+    phone.get(f"{live_server.url}/app/#/history")
+    see(phone, "does not let you see the diary")
+
+
+def test_withdrawal_asks_for_confirmation_then_stops_collection_and_wipes_the_phone(
+    phone, live_server, patient
+):
+    log_in(phone, live_server.url, patient.user.username)
+    press(phone, "#go-withdraw")
+    type_into(phone, "field-password", PASSWORD)
+    assert not phone.find_element("css selector", "button.danger").is_enabled()  # not without the tick
+    press(phone, "#field-confirm")
+    press(phone, "button.danger")
+    see(phone, "Your consent is withdrawn")
+    see(phone, "Log in")
+
+    patient.refresh_from_db()
+    assert patient.withdrawn_at is not None
+
+
+def test_export_gives_the_patient_a_file_of_their_data(phone, live_server, patient):
+    log_in(phone, live_server.url, patient.user.username)
+    press(phone, "#go-export")
+    press_text(phone, "Prepare my data")
+    link = wait(phone, lambda d: d.find_elements("css selector", "a[download]"))[0]
+    assert link.get_attribute("href").startswith("blob:")
+    exported = phone.execute_async_script(
+        "const done = arguments[0]; fetch(document.querySelector('a[download]').href).then(r => r.json()).then(done);"
+    )
+    assert str(patient.pk) in json.dumps(exported)

@@ -126,6 +126,7 @@ export function Withdraw({ store }) {
       await api.post("me/erase/", { password, confirm: sure });
       setDone(true);
       await logout({ discard: true });
+      appStore.set({ message: "withdrawn" });
     } catch (exc) {
       setErrors(errorsOf(exc));
     }

@@ -52,7 +52,7 @@ export function Login({ store }) {
     }
   };
   return html`<${Outer} title=${t("log_in")} store=${store}>
-    ${store.state.message === "session_ended" && html`<p class="notice" role="status">${t("session_ended")}</p>`}
+    ${["session_ended", "withdrawn"].includes(store.state.message) && html`<p class="notice" role="status">${t(store.state.message)}</p>`}
     ${store.state.waiting > 0 && html`<p class="notice">${t("n_waiting_kept", { n: store.state.waiting })}</p>`}
     <${ErrorSummary} errors=${errors} />
     <form onSubmit=${submit} novalidate>
