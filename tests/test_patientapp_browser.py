@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone, translation
 
+from alerts.models import Alert
 from care import services
 from care.models import Role, User
 from diary.models import CheckIn
@@ -427,6 +428,20 @@ def test_every_screen_has_no_serious_accessibility_violation(phone, live_server,
     carer = CaregiverLinkFactory(patient=pump, caregiver__username="piero").caregiver
     # The app speaks the account's language from login on.
     User.objects.filter(pk__in=[pump.user_id, carer.pk]).update(language=language)
+    # Something on every list: two weeks of check-ins (one retracted), an alert.
+    days = [
+        {
+            "id": str(uuid.uuid4()),
+            "recorded_at": (timezone.now() - timedelta(days=d)).isoformat(),
+            "pain_now": d % 11,
+        }
+        for d in range(1, 15)
+    ]
+    client_for(pump.user).post("/api/v1/sync/", {"checkins": days}, format="json")
+    client_for(pump.user).post(
+        f"/api/v1/diary/checkins/{days[0]['id']}/retract/", {"reason": "typo"}, format="json"
+    )
+    Alert.objects.create(patient=pump, rule="persistent_pain", severity="warning")
     CaregiverLinkFactory(patient=PatientFactory(care_team=team, display_name="Lia"), caregiver=carer)
     found: dict[str, list] = {}
     url = live_server.url
