@@ -25,8 +25,9 @@ from alerts.models import Alert
 from care import services
 from care.models import Role, User
 from diary.models import CheckIn
-from tests.conftest import IN_CI, client_for
+from tests.conftest import IN_CI, client_for, needs_service
 from tests.factories import PASSWORD, CaregiverLinkFactory, ClinicianFactory, PatientFactory
+from tests.reliability_helpers import postgres_in_use
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -572,3 +573,126 @@ def test_export_gives_the_patient_a_file_of_their_data(phone, live_server, patie
         "const done = arguments[0]; fetch(document.querySelector('a[download]').href).then(r => r.json()).then(done);"
     )
     assert str(patient.pk) in json.dumps(exported)
+
+
+# --- A server that dies mid-sync ----------------------------------------------------------
+
+
+class Server:
+    """`manage.py runserver` in a process of its own on this test's PostgreSQL database,
+    so that the test can kill it (SIGKILL, no goodbye) and start it again."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import urllib.request
+
+        from django.db import connection
+
+        from tests.reliability_helpers import database_url, wait_until
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "DJANGO_DEBUG": "true",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+        }
+        self.process = subprocess.Popen(  # noqa: S603 - our own manage.py
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/catalog/", timeout=2):  # noqa: S310 - loopback
+                    return True
+            except OSError:
+                return False
+
+        wait_until(answers, timeout=60)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@needs_service("PostgreSQL", postgres_in_use())
+def test_a_server_killed_in_the_middle_of_a_sync_and_restarted_still_stores_each_entry_once(phone, patient):
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+    from django.db import connections
+
+    # The server process checks passwords with the real hashers, not this test run's fast one.
+    hasher = PBKDF2PasswordHasher()
+    User.objects.filter(pk=patient.user_id).update(password=hasher.encode(PASSWORD, hasher.salt()))
+    server = Server(free_port())
+    server.start()
+    try:
+        log_in(phone, server.url, patient.user.username)
+        offline(phone, True)
+        for pain in (2, 4, 6):
+            check_in(phone, pain)
+        see(phone, "3 waiting")
+
+        # Hold the patient's change counter: the server's sync transaction stops inside
+        # the diary write, its rows not committed, and the server is killed right there.
+        holder = connections.create_connection("default")
+        holder.set_autocommit(False)
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO diary_changecounter (patient_id, seq) VALUES (%s, 0) ON CONFLICT DO NOTHING",
+                    [patient.pk],
+                )
+                holder.commit()
+                cursor.execute(
+                    "SELECT seq FROM diary_changecounter WHERE patient_id = %s FOR UPDATE", [patient.pk]
+                )
+                offline(phone, False)
+                wait(phone, lambda d: a_writer_waits_for_the_counter())
+                server.kill()
+        finally:
+            holder.rollback()
+            holder.close()
+        see(phone, "3 waiting")
+        assert CheckIn.objects.filter(patient=patient).count() == 0
+
+        server.start()
+        press(phone, "#sync-now")
+        see(phone, "0 waiting")
+        press(phone, "#sync-now")
+        see(phone, "last synced")
+        assert sorted(CheckIn.objects.filter(patient=patient).values_list("pain_now", flat=True)) == [2, 4, 6]
+    finally:
+        if server.process and server.process.poll() is None:
+            server.kill()
+
+
+def a_writer_waits_for_the_counter() -> bool:
+    """True once another session waits for the counter row this test holds (asked on a
+    connection in autocommit: within one transaction pg_stat_activity stays a snapshot)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            ["%diary_changecounter%"],
+        )
+        return cursor.fetchone()[0] > 0
