@@ -37,7 +37,22 @@ DEMO_DEFAULTS = (
         lambda: settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),
         "Login throttling counts per process (set CACHE_URL to Redis).",
     ),
+    (
+        lambda: not web_push_key_configured(),
+        "The patient app cannot turn on reminders: no Web Push key "
+        "(set WEBPUSH_VAPID_PRIVATE_KEY or WEBPUSH_VAPID_PRIVATE_KEY_FILE).",
+    ),
 )
+
+
+def web_push_key_configured() -> bool:
+    from care.vapid import PushNotConfigured, vapid
+
+    try:
+        vapid()
+    except (PushNotConfigured, ValueError):  # missing, or not a P-256 key
+        return False
+    return True
 
 
 @register(deploy=True)
