@@ -24,10 +24,12 @@ locale: $(BIN)/activate
 run: install
 	mkdir -p var/broker var/broker-processed
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py webpush_keys --verbosity 0 >/dev/null
 	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	@echo
 	@echo "Crossroad demo on http://$(HOST):$(PORT)/"
+	@echo "  patient app  http://$(HOST):$(PORT)/app/   (patients rosa, alan, grace; caregiver marco; password crossroad-demo)"
 	@echo "  health       http://$(HOST):$(PORT)/healthz"
 	@echo "  API docs     http://$(HOST):$(PORT)/api/v1/docs/"
 	@echo "  catalog      http://$(HOST):$(PORT)/api/v1/catalog/"

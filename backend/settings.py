@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "clinic",
     "privacy",
     "backend",  # the worker heartbeat (backend/models.py)
+    "patientapp",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,8 @@ LOGIN_LOCKOUT = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 ERASURE_MODE = env.str("ERASURE_MODE", default="pseudonymize")
 if ERASURE_MODE not in ("pseudonymize", "delete"):
     raise ImproperlyConfigured("ERASURE_MODE must be 'pseudonymize' or 'delete'.")
+# The emergency number the patient app dials from a red flag's safety message.
+EMERGENCY_NUMBER = env.str("EMERGENCY_NUMBER", default="112")
 INVITE_LIFETIME = timedelta(days=env.int("INVITE_LIFETIME_DAYS", default=7))
 
 SPECTACULAR_SETTINGS = {
@@ -330,7 +333,16 @@ PUSH_TRANSPORT = env.str("PUSH_TRANSPORT", default="alerts.channels.ConsolePushT
 PUSH_TRANSPORTS = {
     "fcm": env.str("PUSH_FCM_TRANSPORT", default="alerts.channels.FcmPushTransport"),
     "apns": env.str("PUSH_APNS_TRANSPORT", default="alerts.channels.ApnsPushTransport"),
+    "webpush": env.str("PUSH_WEBPUSH_TRANSPORT", default="alerts.webpush.WebPushTransport"),
 }
+# Web Push (VAPID): the private key in the environment, or a file; the demo makes one in var/.
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_PRIVATE_KEY_FILE = env.str(
+    "WEBPUSH_VAPID_PRIVATE_KEY_FILE", default=str(BASE_DIR / "var" / "webpush-vapid.key") if DEBUG else ""
+)
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="")  # mailto: or https: of the operator
+# Tests only: a push service served on loopback over http (never in production).
+WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", default=False)
 FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
 FCM_SERVICE_ACCOUNT_FILE = env.str("FCM_SERVICE_ACCOUNT_FILE", default="")
 APNS_TEAM_ID = env.str("APNS_TEAM_ID", default="")

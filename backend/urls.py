@@ -24,6 +24,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("clinic/", include("clinic.urls")),
+    path("app/", include("patientapp.urls")),
     path("api/v1/", include(api)),
 ]
 

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.checks import Error, register
 
+from care.vapid import PushNotConfigured, vapid
+
 
 @register()
 def crossroad_invariants(app_configs, **kwargs):
@@ -45,7 +47,21 @@ DEMO_DEFAULTS = (
         lambda: not settings.CLINIC_REQUIRE_2FA,
         "Clinicians may sign in to /clinic/ with a password alone (set CLINIC_REQUIRE_2FA=true).",
     ),
+    (
+        lambda: not web_push_key_configured(),
+        "The patient app cannot turn on reminders: no Web Push key "
+        "(set WEBPUSH_VAPID_PRIVATE_KEY or WEBPUSH_VAPID_PRIVATE_KEY_FILE).",
+    ),
 )
+
+
+def web_push_key_configured() -> bool:
+
+    try:
+        vapid()
+    except (PushNotConfigured, ValueError):  # missing, or not a P-256 key
+        return False
+    return True
 
 
 @register(deploy=True)

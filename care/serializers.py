@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from care import vapid
 from care.models import (
     CaregiverLink,
     Device,
@@ -266,6 +267,36 @@ class DeviceSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
         # Uniqueness is handled by the write path (a token re-registered moves, not fails).
         extra_kwargs = {"token": {"validators": []}}
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("platform") == Device.Platform.WEBPUSH:
+            attrs["token"] = webpush_token(attrs["token"])
+        return attrs
+
+
+def webpush_token(raw: str) -> str:
+    try:
+        token = vapid.canonical_subscription(raw)
+    except ValueError as exc:
+        raise serializers.ValidationError({"token": [str(exc)]}) from None
+    if len(token) > Device._meta.get_field("token").max_length:
+        raise serializers.ValidationError({"token": [str(vapid.NOT_A_SUBSCRIPTION)]})
+    return token
+
+
+class DeviceRemovalSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)
+
+    def validate_token(self, value: str) -> str:
+        # A Web Push token is matched in the spelling it was stored in.
+        try:
+            return vapid.canonical_subscription(value)
+        except ValueError:
+            return value
+
+
+class WebPushKeySerializer(serializers.Serializer):
+    public_key = serializers.CharField(help_text="VAPID application server key, base64url")
 
 
 class OpenAlertsSerializer(serializers.Serializer):

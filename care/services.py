@@ -217,6 +217,16 @@ def register_device(*, user: User, platform: str, token: str) -> Device:
     return device
 
 
+def remove_device(*, token: str, user: User | None = None) -> int:
+    """The phone stops receiving pushes: DELETE devices/ (its own user only), or a push
+    service saying the subscription is gone (user None). Returns the rows removed."""
+    devices = Device.objects.filter(token=token)
+    if user is not None:
+        devices = devices.filter(user=user)
+    removed, _ = devices.delete()
+    return removed
+
+
 def update_profile(*, user: User, data: dict[str, Any]) -> User:
     """PATCH me/: a patient's zone and language are the patient record's own."""
     patient = getattr(user, "patient", None) if user.role == Role.PATIENT else None

@@ -20,5 +20,6 @@ urlpatterns = [
     path("auth/password/", auth.PasswordChangeView.as_view(), name="password-change"),
     path("me/", views.MeView.as_view(), name="me"),
     path("devices/", views.DeviceView.as_view(), name="devices"),
+    path("devices/webpush-key/", views.WebPushKeyView.as_view(), name="webpush-key"),
     *router.urls,
 ]

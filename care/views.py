@@ -4,21 +4,23 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Coalesce, Concat
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from backend.errors import ERROR_RESPONSES
+from backend.errors import ERROR_RESPONSES, detail_response
 from backend.pagination import CursorPagination, KeysetPagination
-from care import services
+from care import services, vapid
 from care.access import AuditedReadMixin, CanChangePatient, IsClinician, visible_patient
 from care.models import NO_UNRESOLVED_ALERT, CaregiverLink, Patient, Role, TeamMembership
 from care.serializers import (
     CaregiverLinkSerializer,
+    DeviceRemovalSerializer,
     DeviceSerializer,
     InviteSerializer,
     MeSerializer,
@@ -27,7 +29,10 @@ from care.serializers import (
     PatientSerializer,
     TeamSerializer,
     TriageSerializer,
+    WebPushKeySerializer,
 )
+
+WEBPUSH_OFF = _("Web Push is not configured on this server.")
 
 
 class MeView(generics.RetrieveUpdateAPIView):
@@ -46,6 +51,31 @@ class DeviceView(generics.CreateAPIView):
 
     def perform_create(self, serializer):
         serializer.instance = services.register_device(user=self.request.user, **serializer.validated_data)
+
+    @extend_schema(request=DeviceRemovalSerializer, responses={204: None, **ERROR_RESPONSES})
+    def delete(self, request):
+        """The phone stops receiving pushes (logout, uninstall). Another user's token or an
+        unknown one changes nothing and answers the same."""
+        serializer = DeviceRemovalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.remove_device(token=serializer.validated_data["token"], user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebPushKeyView(generics.GenericAPIView):
+    """The server's VAPID public key, for PushManager.subscribe (no login needed)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    serializer_class = WebPushKeySerializer
+
+    @extend_schema(responses={200: WebPushKeySerializer, 404: detail_response("Web Push is not configured.")})
+    def get(self, request):
+        try:
+            key = vapid.public_key()
+        except vapid.PushNotConfigured:
+            raise NotFound(WEBPUSH_OFF) from None
+        return Response({"public_key": key})
 
 
 class TeamViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
+from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -179,6 +180,14 @@ PAIN_SITES: dict[str, Item] = _index(
 )
 
 # --- Red flags ----------------------------------------------------------------------------
+
+# Shown at once to a patient who reports a red flag: the asynchronous alert is not enough.
+# A check-in with a red flag answers with it, and the catalog serves it for offline phones.
+SAFETY_MESSAGE = _(
+    "This app is not an emergency service. What you reported can be serious: if you feel "
+    "unwell or it is getting worse, call your emergency number now, or your pain team's "
+    "urgent line."
+)
 
 _CORD_COMPRESSION = _("Possible spinal cord compression")
 
@@ -434,6 +443,9 @@ def catalog_payload() -> dict[str, Any]:
             {"code": flag.code, "label": str(flag.label), "concern": str(flag.concern)}
             for flag in RED_FLAGS.values()
         ],
+        "safety_message": str(SAFETY_MESSAGE),
+        # The number the app dials from the safety message (tel: link); 112 across the EU.
+        "emergency_number": settings.EMERGENCY_NUMBER,
         "drugs": [
             {
                 "code": drug.code,

@@ -44,6 +44,10 @@ _CATALOG_SCHEMA = inline_serializer(
         "neuropathic_descriptors": _items("CatalogNeuropathicDescriptor"),
         "pain_sites": _items("CatalogPainSite"),
         "red_flags": _items("CatalogRedFlag", concern=serializers.CharField()),
+        "safety_message": serializers.CharField(
+            help_text="The text a red-flag check-in answers with, in the same language."
+        ),
+        "emergency_number": serializers.CharField(help_text="The number the safety message asks to call."),
         "drugs": _items(
             "CatalogDrug",
             # A plain string: an enum here would collide with the medication dose's `kind` enum.

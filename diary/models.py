@@ -65,6 +65,9 @@ class DiaryRecord(models.Model):
     # The request that inserted the row: tells "created by me" from "inserted by a
     # concurrent retry" after an insert-or-ignore.
     ingest_key = models.UUIDField(null=True, editable=False)
+    # Position in the patient's change feed (GET sync/changes/), taken from ChangeCounter
+    # on every write: see diary/changes.py for why it never lets a reader skip a record.
+    change_seq = models.BigIntegerField(default=0, editable=False)
 
     objects = DiaryQuerySet.as_manager()
 
@@ -117,6 +120,8 @@ class CheckIn(DiaryRecord):
             models.Index(fields=["patient", "local_date"], name="checkin_patient_day"),
             # Diary lists page newest first per patient.
             models.Index(fields=["patient", "-created_at", "id"], name="checkin_patient_created"),
+            # GET sync/changes/ walks a patient's records by change_seq.
+            models.Index(fields=["patient", "change_seq"], name="checkin_patient_change"),
         ]
 
     def __str__(self) -> str:
@@ -141,6 +146,8 @@ class AdverseEffect(DiaryRecord):
         indexes = [
             models.Index(fields=["patient", "local_date"], name="adverse_patient_day"),
             models.Index(fields=["patient", "-created_at", "id"], name="adverse_patient_created"),
+            # GET sync/changes/ walks a patient's records by change_seq.
+            models.Index(fields=["patient", "change_seq"], name="adverse_patient_change"),
         ]
 
     def __str__(self) -> str:
@@ -173,6 +180,8 @@ class PtaBolus(DiaryRecord):
         indexes = [
             models.Index(fields=["patient", "local_date"], name="bolus_patient_day"),
             models.Index(fields=["patient", "-created_at", "id"], name="bolus_patient_created"),
+            # GET sync/changes/ walks a patient's records by change_seq.
+            models.Index(fields=["patient", "change_seq"], name="bolus_patient_change"),
         ]
 
     def __str__(self) -> str:
@@ -201,6 +210,8 @@ class MedicationDose(DiaryRecord):
         indexes = [
             models.Index(fields=["patient", "local_date"], name="medication_patient_day"),
             models.Index(fields=["patient", "-created_at", "id"], name="medication_patient_created"),
+            # GET sync/changes/ walks a patient's records by change_seq.
+            models.Index(fields=["patient", "change_seq"], name="medication_patient_change"),
         ]
 
     def __str__(self) -> str:
@@ -213,6 +224,20 @@ RECORD_MODELS: dict[str, type[DiaryRecord]] = {
     "bolus": PtaBolus,
     "medication": MedicationDose,
 }
+
+
+class ChangeCounter(models.Model):
+    """The last change_seq handed out for a patient's diary.
+
+    Writers bump it with an upsert in their own transaction, which holds the row lock
+    until commit: writers of one patient are serialized, so numbers commit in order.
+    """
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"changes of {self.patient_id}: {self.seq}"
 
 
 class RecordRevision(models.Model):

@@ -19,12 +19,8 @@ from diary.fields import (
 )
 from diary.models import AdverseEffect, CheckIn, MedicationDose, PtaBolus
 
-# Shown at once to a patient who reports a red flag: the asynchronous alert is not enough.
-SAFETY_MESSAGE = _(
-    "This app is not an emergency service. What you reported can be serious: if you feel "
-    "unwell or it is getting worse, call your emergency number now, or your pain team's "
-    "urgent line."
-)
+# The catalog serves the same text, so that an offline phone can show it at once.
+SAFETY_MESSAGE = catalog.SAFETY_MESSAGE
 
 SERVER_FIELDS = [
     "patient",

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 
 from care.models import Patient, User
 from diary import catalog, days
+from diary.changes import stamp_changes
 from diary.models import RECORD_MODELS, CheckIn, DiaryRecord, MedicationDose, RecordRevision, RecordStatus
 from diary.signals import announce_changes
 
@@ -111,6 +112,7 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
     """
     statuses: list[Status] = ["invalid"] * len(records)
     changed_patients = set()
+    stamp_changes(record for _, record in records)
     for kind, model in RECORD_MODELS.items():
         positions = [i for i, (k, _) in enumerate(records) if k == kind]
         if not positions:
@@ -178,6 +180,7 @@ def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> Di
     record.local_date = local_date_of(record.observed_at, record.timezone)
     record.late = record.created_at - record.observed_at > LATE_AFTER
     derive(record)
+    stamp_changes([record])
     record.save()
     announce_changes([record.patient_id])
     return record
@@ -193,7 +196,8 @@ def retract_record(*, record: DiaryRecord, by: User, reason: str) -> DiaryRecord
     keep_revision(record, RecordRevision.Change.RETRACTED, by=by, reason=reason)
     record.status = RecordStatus.ENTERED_IN_ERROR
     record.retracted_reason = reason
-    record.save(update_fields=["status", "retracted_reason", "version", "updated_at"])
+    stamp_changes([record])
+    record.save(update_fields=["status", "retracted_reason", "version", "updated_at", "change_seq"])
     announce_changes([record.patient_id])
     return record
 

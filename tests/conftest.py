@@ -11,6 +11,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from alerts.dispatch import breaker
 from care.models import Role, TeamRole
+from care.vapid import generate_private_key
 from tests.factories import (
     CaregiverLinkFactory,
     CareTeamFactory,
@@ -33,6 +34,15 @@ def needs_service(name: str, available: bool) -> pytest.MarkDecorator:
 def _fast_password_hashing(settings):
     # PBKDF2 at production strength costs ~0.3 s per persona; tests need no strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# One VAPID key for the whole run (the demo and production read theirs from the environment).
+TEST_VAPID_KEY = generate_private_key()
+
+
+@pytest.fixture(autouse=True)
+def _vapid_key(settings):
+    settings.WEBPUSH_VAPID_PRIVATE_KEY = TEST_VAPID_KEY
 
 
 @pytest.fixture(autouse=True)

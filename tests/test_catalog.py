@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import translation
 
 from diary import catalog
+from tests.diary_helpers import checkin_body
 
 PO_FILE = Path(settings.BASE_DIR) / "locale" / "it" / "LC_MESSAGES" / "django.po"
 
@@ -143,6 +144,27 @@ def test_an_english_phone_gets_english_labels(client):
 
 
 # --- The data -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "it"])
+def test_the_catalogs_safety_message_is_the_red_flag_answers_own(client, api, patient, language):
+    # An offline phone shows the catalog's text; online it shows the answer's: the same words.
+    served = client.get("/api/v1/catalog/", HTTP_ACCEPT_LANGUAGE=language).json()
+    answer = api(patient.user).post(
+        "/api/v1/diary/checkins/",
+        checkin_body(red_flags=["new_limb_weakness"]),
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    assert answer.status_code == 201
+    assert served["safety_message"] == answer.json()["safety_message"]
+    assert served["emergency_number"] == "112"
+    with translation.override(language):
+        expected = str(catalog.RED_FLAGS["new_limb_weakness"].concern)
+    assert _by_code(served["red_flags"])["new_limb_weakness"]["concern"] == expected
+    assert (language == "en") == (expected == "Possible spinal cord compression")
 
 
 def test_pain_is_served_but_not_a_checkin_symptom_code():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
@@ -59,4 +61,20 @@ def test_seed_demo_twice_loads_the_same_demo_once_and_the_clinician_sees_rosa_fi
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     rows = client.get("/api/v1/patients/").json()["results"]
     assert rows[0]["display_name"].startswith("Rosa")
-    assert rows[-1]["display_name"].startswith("Alan")
+    names = [row["display_name"] for row in rows]
+    assert names.index("Alan (controlled pain)") > 0  # no alert: after every patient who has one
+
+
+def test_seed_demo_prints_a_pending_invite_that_enrolls_a_phone():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    code = out.getvalue().rsplit("invite code ", 1)[1].split(")")[0]
+
+    assert f"/app/#enroll={code}" in out.getvalue()
+    answer = APIClient().post(
+        "/api/v1/auth/enroll/",
+        {"code": code, "username": "nadia", "password": "a-long-unusual-passphrase-42"},
+        format="json",
+    )
+    assert answer.status_code == 201
+    assert answer.json()["role"] == "patient"

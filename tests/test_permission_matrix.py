@@ -166,6 +166,9 @@ MATRIX: dict[tuple[str, str], Row] = {
                                         body=lambda w: {"password": PASSWORD, "confirm": True}),
     ("POST", "devices/"):           row(401, 201, 201, 201, 201, 201, 201, 201, 201,
                                         body=lambda w: {"platform": "fcm", "token": "device-1"}),
+    ("DELETE", "devices/"):         row(401, 204, 204, 204, 204, 204, 204, 204, 204,
+                                        body=lambda w: {"token": "device-1"}),
+    ("GET", "devices/webpush-key/"): row(200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "catalog/"):            row(200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "teams/"):              row(401, 403, 403, 403, 403, 403, 200, 200, 200, listed={
                                         "clinician": "team", "other_team_clinician": "other_team", "team_admin": "team"}),
@@ -190,6 +193,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "patients/{patient_id}/export.csv"): row(401, 403, 404, 403, 403, 404, 200, 404, 200, params=PATIENT_ID),
     ("POST", "sync/"):              row(401, 200, 200, 200, 200, 200, 200, 200, 200,
                                         body=lambda w: {"checkins": [new_record("checkins")(w)]}),
+    # The change feed is a diary read: a caregiver needs can_view, a stranger gets 404.
+    ("GET", "sync/changes/"):       row(401, 200, 404, 200, 403, 404, 200, 404, 200,
+                                        given=lambda w: record(w, "checkins"),
+                                        query=lambda w: {"patient": w.patient.pk}),
     # Patients and caregivers see their alerts' status only, clinicians the alerts themselves;
     # a caregiver whose link does not let them read the diary sees no alert of it.
     ("GET", "alerts/"):             row(401, 200, 200, 200, 200, 200, 200, 200, 200, given=alert, listed={

@@ -120,6 +120,22 @@ class Command(BaseCommand):
                 f"Second step for {', '.join(DEMO_TOTP_USERS)}: add the TOTP key {DEMO_TOTP_SECRET} to an "
                 "authenticator app, or print the current code with `manage.py demo_totp_code`."
             )
+        self.stdout.write(self.pending_invite(team, clinician))
+
+    def pending_invite(self, team, clinician: User) -> str:
+        """A patient not yet on the app and a fresh invite, so a newcomer can enroll a phone."""
+        nadia = Patient.objects.filter(care_team=team, display_name="Nadia (new patient)", user=None).first()
+        if nadia is None:
+            nadia = services.create_patient(
+                data={
+                    "display_name": "Nadia (new patient)",
+                    "care_team": team,
+                    "timezone": "Europe/Rome",
+                    "language": "it",
+                }
+            )
+        _, code = services.issue_invite(patient=nadia, by=clinician, role=Role.PATIENT)
+        return f"Enroll a phone as Nadia: {settings.PUBLIC_URL}/app/#enroll={code} (invite code {code})"
 
     def seed_patient(self, team, spec: dict) -> Patient:
         username = spec.pop("username")
