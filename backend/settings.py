@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "alerts",
     "clinic",
     "privacy",
+    "interop",
 ]
 
 MIDDLEWARE = [

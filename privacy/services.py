@@ -18,6 +18,7 @@ from care.serializers import CaregiverLinkSerializer, MeSerializer, PatientSeria
 from care.services import revoke_refresh_tokens
 from diary.models import RECORD_MODELS, AdverseEffect, CheckIn, RecordRevision
 from diary.serializers import SERIALIZERS
+from interop.bundles import collection_bundle
 
 WITHDRAWN_RESOLUTION = "Consent withdrawn by the patient."
 # Free-text fields of the diary that may name people or places.
@@ -44,6 +45,8 @@ def export_patient(*, user: User, request) -> dict[str, Any]:
             )
         ),
         "alerts": AlertStatusSerializer(Alert.objects.filter(patient=patient), many=True).data,
+        # The same FHIR R4 Bundle a clinician's `patients/{id}/fhir/` gives (GDPR art. 20).
+        "fhir": collection_bundle(patient),
     }
 
 

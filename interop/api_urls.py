@@ -1,0 +1,9 @@
+"""Routes of the interop app under /api/v1/ (the FHIR API itself is under /fhir/)."""
+
+from django.urls import path
+
+from interop.export_views import FhirExportView
+
+urlpatterns = [
+    path("patients/<uuid:patient_id>/fhir/", FhirExportView.as_view(), name="patient-fhir"),
+]
