@@ -12,6 +12,8 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel
 
+CLOSED_CODES = {"status", "intent", "priority", "actuality", "severity", "kind", "mode", "relation"}
+
 
 class InvalidResource(ValueError):
     pass
@@ -41,9 +43,11 @@ def _faults(model: BaseModel, path: str):
             continue
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         values = value if isinstance(value, list) else [value]
-        allowed_codes = extra.get("enum_values")
+        # The models read `enum_values` from each element's short title, which is a closed
+        # list only for required bindings like these ("a | b | c +" goes on elsewhere).
+        allowed_codes = extra.get("enum_values") if name in CLOSED_CODES else None
         if allowed_codes and "+" in allowed_codes:
-            allowed_codes = None  # "a | b | c +": the list goes on in the value set
+            allowed_codes = None
         allowed_types = extra.get("enum_reference_types")
         for item in values:
             where = f"{path}.{name}"
