@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import Alert, ReferralRecommendation
@@ -111,17 +112,32 @@ def make_full_record(patient: Patient, caregiver, clinician) -> FullRecord:
     record.ids["denied"] = _post(
         user, "diary/boluses/", {"id": str(uuid.uuid4()), "occurred_at": at(6), "outcome": "denied_lockout"}
     )
-    record.alert = Alert.objects.create(
-        patient=patient,
-        rule="persistent_pain",
-        severity="warning",
-        box2_criteria=[1],
-        evidence={"days": [{"date": now.date().isoformat(), "pain": 8}]},
-        record_ids=[record.ids["full"], record.ids["corrected"]],
+    # Where a real worker evaluates the diary meanwhile, it may have opened these first.
+    record.alert = _first_or_create(
+        Alert.objects.filter(patient=patient, rule="persistent_pain").unresolved(),
+        lambda: Alert.objects.create(
+            patient=patient,
+            rule="persistent_pain",
+            severity="warning",
+            box2_criteria=[1],
+            evidence={"days": [{"date": now.date().isoformat(), "pain": 8}]},
+            record_ids=[record.ids["full"], record.ids["corrected"]],
+        ),
     )
-    record.referral = ReferralRecommendation.objects.create(
-        patient=patient,
-        criteria=[{"number": 1, "rule": "persistent_pain", "evidence": {}}],
-        priority="routine",
+    record.referral = _first_or_create(
+        ReferralRecommendation.objects.filter(patient=patient, status__in=ReferralRecommendation.OPEN),
+        lambda: ReferralRecommendation.objects.create(
+            patient=patient,
+            criteria=[{"number": 1, "rule": "persistent_pain", "evidence": {}}],
+            priority="routine",
+        ),
     )
     return record
+
+
+def _first_or_create(existing, create):
+    try:
+        with transaction.atomic():
+            return create()
+    except IntegrityError:
+        return existing.get()
