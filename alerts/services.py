@@ -20,6 +20,7 @@ from alerts.models import (
     ReferralRecommendation,
     default_tiers,
 )
+from alerts.referral_outbox import referral_changed
 from alerts.rules import CONTEXT_CRITERIA, PAIN_CRITERIA, RULES, SEVERITY_RANK, Finding
 from alerts.status import refresh_patient_status
 from care.models import Patient, TeamMembership, User
@@ -321,6 +322,7 @@ def update_referral(
     referral.priority = priority
     referral.updated_at = now
     referral.save()
+    referral_changed(referral=referral, now=now)
     return referral
 
 
@@ -341,6 +343,7 @@ def move_referral(
     referral.decline_reason = reason
     referral.updated_at = timezone.now()
     referral.save()
+    referral_changed(referral=referral, now=referral.updated_at)
     refresh_patient_status(referral.patient)
     return referral
 

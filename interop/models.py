@@ -91,6 +91,8 @@ class FhirEndpoint(models.Model):
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=200)
     enabled = models.BooleanField(default=True)
+    # Subscriptions Backport `events-since-subscription-start`: the receiver sees a gap.
+    events_sent = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
