@@ -32,7 +32,7 @@ from interop.mapping.device import (
 )
 from interop.mapping.everything import DENIED, load_people
 from interop.mapping.flags import alert_resources
-from interop.mapping.medications import medication_administration_resource
+from interop.mapping.medications import dose_resources, medication_administration_resource, mme_observation
 from interop.mapping.observations import DN4_CODE, checkin_observations
 from interop.mapping.patient import patient_resource, practitioner_resource, related_person_resource
 from interop.mapping.provenance import provenance_resource
@@ -297,7 +297,7 @@ EVERYTHING = [
     Source(
         "doses",
         doses,
-        _one(lambda r, ctx: _with_provenance(r, [medication_administration_resource(r, ctx.people)], ctx)),
+        _one(lambda r, ctx: _with_provenance(r, dose_resources(r, ctx.people), ctx)),
         moment="taken_at",
     ),
     Source(
@@ -394,8 +394,15 @@ def observation_sources(dates: list, codes: list[str]) -> list[Source]:
     def day_rows(ctx: Context) -> QuerySet:
         return denied_days(ctx).filter(date_filter("local_date", dates, is_date=True))
 
+    def dose_rows(ctx: Context) -> QuerySet:
+        return doses(ctx).filter(mme__isnull=False).filter(date_filter("taken_at", dates))
+
+    def dose_expand(row: MedicationDose, ctx: Context) -> list[Resource]:
+        return [o for o in [mme_observation(row, ctx.people)] if o and matches(o)]
+
     return [
         Source("checkins", checkin_rows, checkin_expand),
+        Source("doses", dose_rows, dose_expand, moment="taken_at"),
         Source(
             "denied_days",
             day_rows,

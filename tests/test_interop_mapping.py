@@ -166,7 +166,13 @@ def test_adverse_effect_dose_and_pump(api, clinician, full):
         "system": "http://unitsofmeasure.org",
         "code": "mg",
     }
-    assert dose["extension"][0]["valueDecimal"] == 15.0  # oral MME of 10 mg oxycodone
+    (mme,) = [
+        o
+        for o in kinds["Observation"]
+        if o.get("partOf") == [{"reference": f"MedicationAdministration/{dose['id']}"}]
+    ]
+    assert mme["valueQuantity"]["value"] == 15.0  # oral MME of 10 mg oxycodone
+    assert mme["code"]["coding"][0]["code"] == "oral_mme"
     (device,) = kinds["Device"]
     bolus = administrations[full.ids["delivered"]]
     assert bolus["device"] == [{"reference": f"Device/{device['id']}"}]

@@ -21,7 +21,7 @@ from interop.mapping.device import (
     device_resources,
 )
 from interop.mapping.flags import alert_resources
-from interop.mapping.medications import medication_administration_resource
+from interop.mapping.medications import dose_resources
 from interop.mapping.observations import checkin_observations
 from interop.mapping.patient import patient_resource, practitioner_resource, related_person_resource
 from interop.mapping.provenance import provenance_resource
@@ -112,7 +112,7 @@ def _resources(patient: Patient, since: datetime | None) -> Iterator[Resource]:
     doses = _since(MedicationDose.objects.for_patient(patient), since).order_by("taken_at", "id")
     for dose in doses.iterator(chunk_size=CHUNK):
         record_refs[str(dose.pk)] = {"reference": f"MedicationAdministration/{dose.pk}"}
-        yield from noted(dose, [medication_administration_resource(dose, people)])
+        yield from noted(dose, dose_resources(dose, people))
 
     boluses = _since(PtaBolus.objects.for_patient(patient), since).order_by("occurred_at", "id")
     for bolus in boluses.filter(outcome=PtaBolus.Outcome.DELIVERED).iterator(chunk_size=CHUNK):

@@ -1,28 +1,29 @@
 """A systemic analgesic dose as a MedicationAdministration: drug, dose, route, the
-reporter as performer, oral MME as an extension (null when unsafe, SPEC)."""
+reporter as performer; its oral MME as a derived Observation (`partOf` the
+administration), none when no safe conversion exists (SPEC)."""
 
 from __future__ import annotations
 
 from diary import catalog
 from diary.models import MedicationDose
+from interop.mapping.codesystems import CONCEPTS
 from interop.mapping.common import (
+    OBSERVATION_CATEGORY,
     UCUM,
     People,
     Resource,
+    coding,
     crossroad_concept,
-    fhir_base,
+    derived_id,
     instant,
     is_retracted,
+    observation_status,
     ref,
     reporter_reference,
 )
 
 # UCUM spells micrograms "ug".
 UCUM_UNITS = {"mg": "mg", "mcg": "ug", "mcg/h": "ug/h", "ml": "mL"}
-
-
-def mme_extension_url() -> str:
-    return f"{fhir_base()}/StructureDefinition/oral-mme"
 
 
 def administration_status(record) -> str:
@@ -57,8 +58,30 @@ def medication_administration_resource(dose: MedicationDose, people: People) -> 
             "dose": dose_quantity(dose.dose, dose.unit),
         },
     }
-    if dose.mme is not None:
-        resource["extension"] = [{"url": mme_extension_url(), "valueDecimal": float(dose.mme)}]
-    elif dose.mme_note:
+    if dose.mme is None and dose.mme_note:
         resource["note"] = [{"text": dose.mme_note}]
     return resource
+
+
+def mme_observation(dose: MedicationDose, people: People) -> Resource | None:
+    if dose.mme is None:
+        return None
+    return {
+        "resourceType": "Observation",
+        "id": derived_id(dose.pk, "oral_mme"),
+        "meta": {"lastUpdated": instant(dose.updated_at)},
+        "status": observation_status(dose),
+        "category": [{"coding": [coding(OBSERVATION_CATEGORY, "therapy", "Therapy")]}],
+        "code": crossroad_concept("concept", "oral_mme", CONCEPTS["oral_mme"]),
+        "subject": ref("Patient", dose.patient_id),
+        "effectiveDateTime": instant(dose.taken_at),
+        "performer": [reporter_reference(dose, people)],
+        "partOf": [ref("MedicationAdministration", dose.pk)],
+        "valueQuantity": {"value": float(dose.mme), "unit": "mg", "system": UCUM, "code": "mg"},
+    }
+
+
+def dose_resources(dose: MedicationDose, people: People) -> list[Resource]:
+    mme = mme_observation(dose, people)
+    administration = medication_administration_resource(dose, people)
+    return [administration, mme] if mme else [administration]

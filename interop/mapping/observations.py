@@ -27,7 +27,7 @@ from interop.mapping.common import (
 from interop.mapping.questionnaire import PAIN_SCORES, pain_score_labels
 
 PAIN_NRS_DISPLAY = "Pain severity - 0-10 verbal numeric rating [Score] - Reported"
-BPI_INTERFERENCE_DISPLAY = "Brief pain inventory (BPI) - pain interference score"
+BPI_INTERFERENCE_DISPLAY = "Pain interference score [BPI Short Form]"
 DN4_CODE = "dn4_descriptors"
 SURVEY = [{"coding": [coding(OBSERVATION_CATEGORY, "survey", "Survey")]}]
 

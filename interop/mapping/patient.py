@@ -10,8 +10,6 @@ from django.conf import settings
 from care.models import CaregiverLink, Patient, User
 from interop.mapping.common import Resource, coding, fhir_base, instant, ref
 
-RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
-
 
 def patient_resource(patient: Patient) -> Resource:
     return {
@@ -38,11 +36,11 @@ def related_person_resource(link: CaregiverLink) -> Resource:
         "id": str(link.pk),
         "active": link.revoked_at is None,
         "patient": ref("Patient", link.patient_id),
-        "relationship": [{"coding": [coding(RELATIONSHIP, "CAREGIVER", "caregiver")]}],
+        # Free text as the caregiver's invite said it ("daughter"): mapping it onto
+        # v3 RoleCode would guess.
+        "relationship": [{"text": link.relationship or "caregiver"}],
         "period": {"start": instant(link.created_at)},
     }
-    if link.relationship:
-        resource["relationship"][0]["text"] = link.relationship
     if link.revoked_at:
         resource["period"]["end"] = instant(link.revoked_at)
     return resource
