@@ -1,12 +1,14 @@
-"""Bulk Data export end to end as a hospital integration engine runs it: a registered
-system client's token, kick-off, polling until a real Celery worker (on PostgreSQL and
-Redis) has written the NDJSON files, the manifest, the downloads, `_since` and cancel."""
+"""Through a real Celery worker on PostgreSQL and Redis: a Bulk Data export as a hospital
+integration engine runs it (a system client's token, kick-off, polling, manifest,
+downloads, `_since`, cancel), and the referral rest-hook delivered at least once when the
+worker is killed between sending and marking it sent."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+import uuid
 
 import pytest
 from django.conf import settings as django_settings
@@ -20,7 +22,11 @@ from tests.factories import ClinicianFactory, PatientFactory
 from tests.interop_helpers import make_full_record
 from tests.interop_smart_helpers import Engine, token
 from tests.reliability_helpers import (
+    CLAIM_TIMEOUT_SECONDS,
     IN_CI,
+    SWEEP_GRACE_SECONDS,
+    Beat,
+    WebhookReceiver,
     Worker,
     celery_publishing_to,
     claim_redis_db,
@@ -43,28 +49,40 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
-def worker(settings, media, tmp_path):
-    """A real worker on this test's database and a Redis database of its own; this process
-    publishes to it. Stopped at the end, whatever happened."""
+def broker(settings):
+    """A Redis database of this test's own, which this process publishes to."""
     if IN_CI and not redis_answers(shared_redis_url()):
         pytest.fail(f"CI needs Redis at {shared_redis_url()}")
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS = CLAIM_TIMEOUT_SECONDS
+    settings.NOTIFICATION_SWEEP_GRACE_SECONDS = SWEEP_GRACE_SECONDS
     with claim_redis_db() as url, celery_publishing_to(url):
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection.settings_dict),
-            "CELERY_BROKER_URL": url,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
-            "MEDIA_ROOT": str(media),
-            "PYTHONUNBUFFERED": "1",
-        }
-        process = Worker(env, tmp_path / "worker.log").start()
-        try:
-            yield process
-        finally:
-            process.stop()
-            print(f"--- worker log (tail) ---\n{process.log_tail()}")
+        yield url
+
+
+@pytest.fixture
+def worker(broker, media, tmp_path):
+    """A real worker on this test's database and broker, stopped at the end whatever
+    happened."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
+        "MEDIA_ROOT": str(media),
+        "OUTBOUND_ALLOW_LOOPBACK": "true",
+        "NOTIFICATION_CLAIM_TIMEOUT_SECONDS": str(CLAIM_TIMEOUT_SECONDS),
+        "NOTIFICATION_SWEEP_GRACE_SECONDS": str(SWEEP_GRACE_SECONDS),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = Worker(env, tmp_path / "worker.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"--- worker log (tail) ---\n{process.log_tail()}")
 
 
 @pytest.fixture
@@ -144,3 +162,51 @@ def test_a_system_client_exports_its_team_through_a_real_worker(worker, team, en
         30,
         0.2,
     ), worker.log_tail()
+
+
+SECRET = "fhir-endpoint-secret-for-tests-0123"
+
+
+def test_a_worker_killed_between_send_and_mark_repeats_the_referral_once_with_the_same_key(
+    worker, broker, team
+):
+    from alerts import tasks
+    from alerts.models import Notification
+    from interop import services
+
+    receiver = WebhookReceiver(SECRET)
+    try:
+        services.save_fhir_endpoint(
+            team=team, data={"url": receiver.url(), "secret": SECRET, "enabled": True}
+        )
+        patient = PatientFactory(care_team=team, user__username="rosa")
+        receiver.delay = 3.0  # the hospital answers slowly: the POST has arrived, the mark waits
+        client = APIClient()
+        client.force_authenticate(patient.user)
+        body = {
+            "id": str(uuid.uuid4()),
+            "recorded_at": timezone.now().isoformat(),
+            "pain_now": 4,
+            "wants_procedure_discussion": True,
+        }
+        assert client.post("/api/v1/diary/checkins/", body, format="json").status_code == 201
+        assert wait_until(lambda: receiver.in_flight > 0, 60, 0.01), worker.log_tail()
+        killed = worker.kill_child()
+        receiver.delay = 0.0
+        worker.wait_for_new_child(killed)
+        beat = Beat(broker, [tasks.sweep_outbox])
+
+        def sent() -> bool:
+            beat.tick()
+            return Notification.objects.filter(channel="fhir", status="sent").exists()
+
+        assert wait_until(sent, 60, 0.2), worker.log_tail()
+        row = Notification.objects.get(channel="fhir")
+        assert receiver.key_counts() == {row.key: 2}
+        first, second = receiver.received()
+        assert first["signature_ok"]
+        assert second["signature_ok"]
+        assert first["body"] == second["body"]  # a repeat is the same notification
+        assert first["body"]["entry"][1]["resource"]["resourceType"] == "ServiceRequest"
+    finally:
+        receiver.close()
