@@ -54,7 +54,7 @@ clean:
 # database on 127.0.0.1:5432 (and uses Redis database 15), prints both measurements and
 # their ratio, and drops what it created. Options go in BENCH_ARGS, e.g.
 # `make bench-ingest BENCH_ARGS="--workers 3 --rounds 3"`; `--help` lists them.
-.PHONY: bench-evaluate bench-triage bench-alert-rate
+.PHONY: bench-evaluate bench-triage bench-alert-rate bench-bulk-export
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
@@ -67,3 +67,6 @@ bench-triage: install
 
 bench-alert-rate: install
 	$(BIN)/python bench/alert_rate.py $(BENCH_ARGS)
+
+bench-bulk-export: install
+	$(BIN)/python bench/bulk_export.py $(BENCH_ARGS)
