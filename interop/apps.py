@@ -8,6 +8,7 @@ class InteropConfig(AppConfig):
     def ready(self) -> None:
         from alerts.channels import CHANNELS
         from alerts.referral_outbox import register_referral_listener
+        from interop import checks  # noqa: F401  (registers the deploy check)
         from interop.referral_hook import FhirHookChannel, write_referral_notification
 
         # alerts never imports interop: the referral write paths and the outbox find

@@ -237,3 +237,19 @@ def test_a_page_costs_the_same_queries_whatever_its_size(
         assert client.get(f"{FHIR}Observation?patient={full.patient.pk}&_count={count}").status_code == 200
     with django_assert_max_num_queries(18):
         assert client.get(f"{FHIR}Patient/{full.patient.pk}/$everything?_count={count}").status_code == 200
+
+
+def test_an_unknown_fhir_url_is_a_404_operation_outcome(anonymous):
+    response = anonymous.get(f"{FHIR}Basic/whatever")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/fhir+json")
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_check_deploy_refuses_the_test_only_loopback_setting(settings):
+    from interop.checks import interop_deploy
+
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    assert [e.id for e in interop_deploy(None)] == ["interop.E001"]
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
+    assert interop_deploy(None) == []

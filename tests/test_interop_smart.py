@@ -131,3 +131,36 @@ def test_the_smart_configuration_names_the_token_endpoint(anonymous):
     body = anonymous.get("/fhir/.well-known/smart-configuration").json()
     assert body["token_endpoint"].endswith("/fhir/auth/token")
     assert "private_key_jwt" in body["token_endpoint_auth_methods_supported"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://keys.hospital.example/jwks.json",
+        "https://10.1.2.3/jwks.json",
+        "https://localhost/jwks.json",
+        "https://[::ffff:10.0.0.1]/jwks",
+    ],
+)
+def test_a_jwks_url_must_be_https_and_public_and_nothing_else_is_contacted(url, monkeypatch):
+    import socket
+
+    from interop.jwks import JwksError, fetch_jwks
+
+    def no_connection(*args, **kwargs):
+        raise AssertionError("a connection was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", no_connection)
+    with pytest.raises(JwksError):
+        fetch_jwks(url)
+
+
+def test_a_jwks_with_a_private_key_is_refused_at_registration(team, tmp_path):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "private.json"
+    path.write_text(json.dumps({"keys": [{"kty": "RSA", "n": "x", "e": "AQAB", "d": "secret"}]}))
+    with pytest.raises(CommandError):
+        call_command("create_system_client", "--name", "Leaky", "--team", team.name, "--jwks-file", str(path))
