@@ -10,6 +10,8 @@ from interop.models import FhirEndpoint
 
 
 class FhirEndpointSerializer(serializers.ModelSerializer):
+    # null while the team has registered none.
+    url = serializers.URLField(max_length=500, allow_null=True)
     # Write-only: the signing secret is never read back.
     secret = serializers.CharField(min_length=16, max_length=200, write_only=True)
     has_secret = serializers.SerializerMethodField()
@@ -23,9 +25,16 @@ class FhirEndpointSerializer(serializers.ModelSerializer):
     def get_has_secret(self, endpoint: FhirEndpoint) -> bool:
         return bool(endpoint.secret)
 
-    def validate_url(self, url: str) -> str:
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["url"] = data["url"] or None
+        return data
+
+    def validate_url(self, url: str | None) -> str:
         """https, and not an address that is plainly private. The address a name resolves
         to is checked again at every send (backend/outbound.py)."""
+        if not url:
+            raise serializers.ValidationError(_("The FHIR endpoint must be an https URL."))
         parts = urlsplit(url)
         if parts.scheme != "https":
             raise serializers.ValidationError(_("The FHIR endpoint must be an https URL."))
