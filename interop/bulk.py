@@ -24,6 +24,7 @@ from django.utils import timezone
 from care.models import AccessEvent, CareTeam, Patient, User
 from interop.mapping.everything import RESOURCE_TYPES, patient_resources
 from interop.models import BulkExport
+from interop.validation import InvalidResource, validate
 
 logger = logging.getLogger(__name__)
 Status = BulkExport.Status
@@ -75,19 +76,29 @@ def run_export(export_id) -> str:
         return "skipped"
     files: dict[str, tuple[IO[bytes], list[int]]] = {}
     patient_ids: list[str] = []
+
+    def write(resource: dict) -> None:
+        kind = resource["resourceType"]
+        if kind not in files:
+            # Closed in `finally`: one file per resource type stays open all along.
+            files[kind] = (tempfile.TemporaryFile(), [0])  # noqa: SIM115
+        handle, count = files[kind]
+        handle.write(json.dumps(resource, separators=(",", ":")).encode() + b"\n")
+        count[0] += 1
+
     try:
         patients = Patient.objects.filter(care_team=export.team).select_related("care_team").order_by("pk")
         total = patients.count()
         for done, patient in enumerate(patients.iterator(chunk_size=PATIENTS_PER_STEP), start=1):
             patient_ids.append(str(patient.pk))
-            for resource in patient_resources(patient, types=export.types or None, since=export.since):
-                kind = resource["resourceType"]
-                if kind not in files:
-                    # Closed in `finally`: one file per resource type stays open all along.
-                    files[kind] = (tempfile.TemporaryFile(), [0])  # noqa: SIM115
-                handle, count = files[kind]
-                handle.write(json.dumps(resource, separators=(",", ":")).encode() + b"\n")
-                count[0] += 1
+            try:
+                for resource in patient_resources(patient, types=export.types or None, since=export.since):
+                    write(resource)
+            except InvalidResource as exc:
+                # Bulk Data: what could not be exported is told in the error file, and
+                # the other patients still go out.
+                logger.error("bulk export %s: a resource of a patient failed validation", export.pk)
+                write(error_outcome(patient, exc))
             if done % PATIENTS_PER_STEP == 0 or done == total:
                 step(export, done, total)
         output = []
@@ -95,7 +106,9 @@ def run_export(export_id) -> str:
             handle, count = files[kind]
             handle.seek(0)
             name = default_storage.save(file_name(export, kind), File(handle))
-            output.append({"type": kind, "name": name, "count": count[0]})
+            output.append(
+                {"type": kind, "name": name, "count": count[0], "error": kind == "OperationOutcome"}
+            )
     except ExportCancelled:
         return "cancelled"
     except Exception:
@@ -144,6 +157,21 @@ def finish(*, export: BulkExport, output: list[dict], patient_ids: list[str]) ->
             status_code=200,
             patient_ids=patient_ids,
         )
+
+
+def error_outcome(patient: Patient, exc: Exception) -> dict:
+    return validate(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "error",
+                    "code": "processing",
+                    "diagnostics": f"Patient/{patient.pk} was exported incomplete: {exc}"[:2000],
+                }
+            ],
+        }
+    )
 
 
 def delete_files(output: list[dict]) -> None:

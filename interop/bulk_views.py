@@ -33,6 +33,14 @@ def status_url(export: BulkExport) -> str:
     return f"{fhir_base()}/bulk-status/{export.pk}"
 
 
+def file_entry(export: BulkExport, item: dict) -> dict:
+    return {
+        "type": item["type"],
+        "url": f"{status_url(export)}/{item['type']}.ndjson",
+        "count": item["count"],
+    }
+
+
 class ExportKickOffView(FhirView):
     def get(self, request, team_id: str):
         team = self.team_for(team_id)
@@ -104,15 +112,8 @@ class ExportStatusView(FhirView):
             "transactionTime": export.transaction_time.isoformat(),
             "request": export.request_url,
             "requiresAccessToken": True,
-            "output": [
-                {
-                    "type": item["type"],
-                    "url": f"{status_url(export)}/{item['type']}.ndjson",
-                    "count": item["count"],
-                }
-                for item in export.output
-            ],
-            "error": [],
+            "output": [file_entry(export, item) for item in export.output if not item.get("error")],
+            "error": [file_entry(export, item) for item in export.output if item.get("error")],
         }
         response = JsonResponse(manifest)
         response["Expires"] = export.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")

@@ -168,3 +168,24 @@ def test_a_system_client_exports_its_team(team, tmp_path, full, django_capture_o
     audit = AccessEvent.objects.get(path__endswith="$export?_type=Patient")
     assert str(audit.actor.system_client.pk) == engine.client_id
     assert audit.actor_role == "system"
+
+
+def test_a_patient_that_fails_validation_is_told_in_the_error_file_and_the_others_go_out(
+    api, clinician, team, full, other_patient, monkeypatch, django_capture_on_commit_callbacks
+):
+    from interop.mapping import everything
+
+    real = everything.patient_resource
+
+    def broken_for_bruno(patient):
+        resource = real(patient)
+        return {**resource, "active": "maybe"} if patient.pk == other_patient.pk else resource
+
+    monkeypatch.setattr(everything, "patient_resource", broken_for_bruno)
+    client = api(clinician)
+    manifest = client.get(export_now(client, team, django_capture_on_commit_callbacks)).json()
+    assert [e["type"] for e in manifest["error"]] == ["OperationOutcome"]
+    files = download(client, {"output": manifest["output"] + manifest["error"]})
+    (outcome,) = files["OperationOutcome"]
+    assert f"Patient/{other_patient.pk}" in outcome["issue"][0]["diagnostics"]
+    assert [p["id"] for p in files["Patient"]] == [str(full.patient.pk)]
