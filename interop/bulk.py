@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 Status = BulkExport.Status
 # Progress and cancellation are looked at every this many patients.
 PATIENTS_PER_STEP = 50
+# One audit row per this many patients read: the list of ids never grows with the team.
+PATIENTS_PER_AUDIT_ROW = 500
 
 
 class ExportCancelled(Exception):
@@ -63,7 +65,9 @@ def claim(export_id) -> BulkExport | None:
         .filter(Q(status=Status.ACCEPTED) | Q(status=Status.IN_PROGRESS, heartbeat_at__lt=stale))
         .update(status=Status.IN_PROGRESS, heartbeat_at=now, progress="0%")
     )
-    return BulkExport.objects.select_related("team").get(pk=export_id) if claimed == 1 else None
+    return (
+        BulkExport.objects.select_related("team", "requested_by").get(pk=export_id) if claimed == 1 else None
+    )
 
 
 def file_name(export: BulkExport, resource_type: str) -> str:
@@ -91,6 +95,9 @@ def run_export(export_id) -> str:
         total = patients.count()
         for done, patient in enumerate(patients.iterator(chunk_size=PATIENTS_PER_STEP), start=1):
             patient_ids.append(str(patient.pk))
+            if len(patient_ids) == PATIENTS_PER_AUDIT_ROW:
+                audit(export, patient_ids)
+                patient_ids = []
             try:
                 for resource in patient_resources(patient, types=export.types or None, since=export.since):
                     write(resource)
@@ -122,7 +129,8 @@ def run_export(export_id) -> str:
     finally:
         for handle, _ in files.values():
             handle.close()
-    finish(export=export, output=output, patient_ids=patient_ids)
+    audit(export, patient_ids)
+    finish(export=export, output=output)
     return "completed"
 
 
@@ -134,8 +142,21 @@ def step(export: BulkExport, done: int, total: int) -> None:
         raise ExportCancelled
 
 
+def audit(export: BulkExport, patient_ids: list[str]) -> None:
+    """The read happened here, for whoever asked (read into the export's files)."""
+    if patient_ids:
+        AccessEvent.objects.create(
+            actor=export.requested_by,
+            actor_role=export.requested_by.role,
+            method="GET",
+            path=export.request_url[:300],
+            status_code=200,
+            patient_ids=patient_ids,
+        )
+
+
 @transaction.atomic(durable=True)
-def finish(*, export: BulkExport, output: list[dict], patient_ids: list[str]) -> None:
+def finish(*, export: BulkExport, output: list[dict]) -> None:
     now = timezone.now()
     updated = BulkExport.objects.filter(pk=export.pk, status=Status.IN_PROGRESS).update(
         status=Status.COMPLETED,
@@ -146,17 +167,6 @@ def finish(*, export: BulkExport, output: list[dict], patient_ids: list[str]) ->
     )
     if updated != 1:  # cancelled while the files were saved
         transaction.on_commit(lambda: delete_files(output))
-        return
-    if patient_ids:
-        # The read happened here, for whoever asked: one audit row for the whole team.
-        AccessEvent.objects.create(
-            actor=export.requested_by,
-            actor_role=export.requested_by.role,
-            method="GET",
-            path=export.request_url[:300],
-            status_code=200,
-            patient_ids=patient_ids,
-        )
 
 
 def error_outcome(patient: Patient, exc: Exception) -> dict:

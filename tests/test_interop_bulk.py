@@ -189,3 +189,13 @@ def test_a_patient_that_fails_validation_is_told_in_the_error_file_and_the_other
     (outcome,) = files["OperationOutcome"]
     assert f"Patient/{other_patient.pk}" in outcome["issue"][0]["diagnostics"]
     assert [p["id"] for p in files["Patient"]] == [str(full.patient.pk)]
+
+
+def test_the_audit_is_written_in_bounded_rows_covering_every_patient(
+    api, clinician, team, full, other_patient, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(bulk, "PATIENTS_PER_AUDIT_ROW", 1)
+    export_now(api(clinician), team, django_capture_on_commit_callbacks)
+    rows = AccessEvent.objects.filter(actor=clinician, path__endswith="$export")
+    assert sorted(len(r.patient_ids) for r in rows) == [1, 1]
+    assert {pid for r in rows for pid in r.patient_ids} == {str(full.patient.pk), str(other_patient.pk)}
