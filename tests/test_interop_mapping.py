@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -103,7 +105,8 @@ def test_the_four_pain_scores_carry_loinc_72514_3_and_say_which_score(api, clini
             which = next(code for system, code in codes if system == "crossroad-score")
             scores[which] = o["valueQuantity"]["value"]
             assert o["category"][0]["coding"][0]["code"] == "survey"
-            assert o["effectiveDateTime"].endswith("+00:00")
+            moment = datetime.fromisoformat(o["effectiveDateTime"])  # with the patient's offset
+            assert moment.utcoffset() == ZoneInfo("Europe/Rome").utcoffset(moment.replace(tzinfo=None))
     assert scores == {"pain_now": 6, "pain_worst": 8, "pain_least": 3, "pain_average": 5}
     interference = [o for o in full_checkin if o["code"]["coding"][0]["code"] == "77565-0"]
     assert [o["valueQuantity"]["value"] for o in interference] == [5.6]

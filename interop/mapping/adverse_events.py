@@ -12,6 +12,7 @@ from interop.mapping.common import (
     crossroad_coding,
     crossroad_concept,
     instant,
+    observed,
     ref,
     reporter_reference,
 )
@@ -34,7 +35,7 @@ def adverse_event_resource(effect: AdverseEffect, people: People) -> Resource:
         "actuality": "actual",
         "event": crossroad_concept("adverse-effect", effect.effect, label),
         "subject": ref("Patient", effect.patient_id),
-        "date": instant(effect.recorded_at),
+        "date": observed(effect),
         "recordedDate": instant(effect.created_at),
         "recorder": reporter_reference(effect, people),
         "severity": {

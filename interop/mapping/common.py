@@ -9,6 +9,7 @@ duplicating them.
 from __future__ import annotations
 
 import uuid
+import zoneinfo
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,12 @@ def crossroad_concept(family: str, code: str, display: Any) -> dict[str, Any]:
 def instant(moment: datetime) -> str:
     """FHIR dateTime/instant with its offset (the server stores UTC)."""
     return moment.isoformat()
+
+
+def observed(record: DiaryRecord) -> str:
+    """The moment a record was observed, with the UTC offset of the zone it was recorded
+    in (SPEC: times with their offset): what the patient's clock said."""
+    return record.observed_at.astimezone(zoneinfo.ZoneInfo(record.timezone)).isoformat()
 
 
 def score_quantity(value: float | int) -> dict[str, Any]:

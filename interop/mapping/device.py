@@ -17,6 +17,7 @@ from interop.mapping.common import (
     crossroad_concept,
     derived_id,
     instant,
+    observed,
     ref,
     reporter_reference,
 )
@@ -94,7 +95,7 @@ def bolus_administration_resource(bolus: PtaBolus, people: People, *, idds: bool
         "status": administration_status(bolus),
         "medicationCodeableConcept": crossroad_concept("concept", "pta_bolus", CONCEPTS["pta_bolus"]),
         "subject": ref("Patient", bolus.patient_id),
-        "effectiveDateTime": instant(bolus.occurred_at),
+        "effectiveDateTime": observed(bolus),
         "performer": [{"actor": reporter_reference(bolus, people)}],
     }
     if idds:

@@ -18,6 +18,7 @@ from interop.mapping.common import (
     instant,
     is_retracted,
     observation_status,
+    observed,
     ref,
     reporter_reference,
 )
@@ -51,7 +52,7 @@ def medication_administration_resource(dose: MedicationDose, people: People) -> 
             crossroad_concept("drug", dose.drug, drug.label) if drug else {"text": dose.drug}
         ),
         "subject": ref("Patient", dose.patient_id),
-        "effectiveDateTime": instant(dose.taken_at),
+        "effectiveDateTime": observed(dose),
         "performer": [{"actor": reporter_reference(dose, people)}],
         "dosage": {
             "route": crossroad_concept("route", dose.route, route.label) if route else {"text": dose.route},
@@ -74,7 +75,7 @@ def mme_observation(dose: MedicationDose, people: People) -> Resource | None:
         "category": [{"coding": [coding(OBSERVATION_CATEGORY, "therapy", "Therapy")]}],
         "code": crossroad_concept("concept", "oral_mme", CONCEPTS["oral_mme"]),
         "subject": ref("Patient", dose.patient_id),
-        "effectiveDateTime": instant(dose.taken_at),
+        "effectiveDateTime": observed(dose),
         "performer": [reporter_reference(dose, people)],
         "partOf": [ref("MedicationAdministration", dose.pk)],
         "valueQuantity": {"value": float(dose.mme), "unit": "mg", "system": UCUM, "code": "mg"},

@@ -11,6 +11,7 @@ from interop.mapping.common import (
     coding,
     derived_id,
     instant,
+    observed,
     reference_of,
     reporter_reference,
 )
@@ -28,7 +29,7 @@ def provenance_resource(record: DiaryRecord, targets: list[Resource], people: Pe
         "resourceType": "Provenance",
         "id": derived_id(record.pk, "provenance"),
         "target": [reference_of(t) for t in targets],
-        "occurredDateTime": instant(record.observed_at),
+        "occurredDateTime": observed(record),
         "recorded": instant(record.created_at),
         "agent": [
             {

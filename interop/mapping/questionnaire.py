@@ -17,6 +17,7 @@ from interop.mapping.common import (
     fhir_base,
     instant,
     is_retracted,
+    observed,
     ref,
     reporter_reference,
 )
@@ -166,7 +167,7 @@ def questionnaire_response_resource(checkin: CheckIn, people: People) -> Resourc
         "questionnaire": f"{questionnaire_url()}|{QUESTIONNAIRE_VERSION}",
         "status": questionnaire_response_status(checkin),
         "subject": ref("Patient", checkin.patient_id),
-        "authored": instant(checkin.recorded_at),
+        "authored": observed(checkin),
         "author": reporter_reference(checkin, people),
         "source": ref("Patient", checkin.patient_id),
         "item": items,
