@@ -22,8 +22,9 @@ from care.models import CareTeam, Role, TeamMembership
 from interop import bulk
 from interop.fhir_views import FhirView, fhir_response, operation_outcome
 from interop.mapping.common import fhir_base
+from interop.mapping.everything import RESOURCE_TYPES
 from interop.models import BulkExport
-from interop.smart import SystemGrant, TokenError, issue_token, token_url
+from interop.smart import SystemGrant, TokenError, issue_token, scoped_types, token_url
 
 NDJSON_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
 Status = BulkExport.Status
@@ -53,6 +54,15 @@ class ExportKickOffView(FhirView):
             types = bulk.parse_types(request.query_params.get("_type"))
         except ValueError as exc:
             raise exceptions.ValidationError(str(exc)) from None
+        if (
+            isinstance(request.auth, SystemGrant)
+            and (allowed := scoped_types(request.auth.scope)) is not None
+        ):
+            if set(types) - allowed:
+                raise exceptions.PermissionDenied(
+                    f"the token's scope reads only {', '.join(sorted(allowed))}"
+                )
+            types = types or sorted(allowed & set(RESOURCE_TYPES))
         since = None
         if raw := request.query_params.get("_since"):
             since = parse_datetime(raw)

@@ -162,6 +162,17 @@ class SystemGrant:
     scope: str
 
 
+def scoped_types(scope: str) -> set[str] | None:
+    """The resource types a scope lets a system client read; None for all of them."""
+    types = set()
+    for item in scope.split():
+        resource = item.partition("/")[2].partition(".")[0]
+        if resource == "*":
+            return None
+        types.add(resource)
+    return types
+
+
 class SystemTokenAuthentication(BaseAuthentication):
     """Accepts the access tokens `issue_token` signs; leaves user JWTs to simplejwt."""
 

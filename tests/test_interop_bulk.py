@@ -199,3 +199,18 @@ def test_the_audit_is_written_in_bounded_rows_covering_every_patient(
     rows = AccessEvent.objects.filter(actor=clinician, path__endswith="$export")
     assert sorted(len(r.patient_ids) for r in rows) == [1, 1]
     assert {pid for r in rows for pid in r.patient_ids} == {str(full.patient.pk), str(other_patient.pk)}
+
+
+def test_a_system_token_scoped_to_patients_exports_patients_only(
+    team, tmp_path, full, django_capture_on_commit_callbacks
+):
+    engine = Engine()
+    engine.register(tmp_path, team.name)
+    client = APIClient()
+    from tests.interop_smart_helpers import post_form
+
+    response = post_form(APIClient(), engine.form(engine.assertion(), scope="system/Patient.read"))
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+    assert kick_off(client, team, "?_type=Observation").status_code == 403
+    manifest = client.get(export_now(client, team, django_capture_on_commit_callbacks)).json()
+    assert [o["type"] for o in manifest["output"]] == ["Patient"]
