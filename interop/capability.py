@@ -7,11 +7,11 @@ from typing import Any
 from django.conf import settings
 
 from interop.mapping.common import fhir_base
+from interop.reads import READS
 from interop.search import SEARCHES
 from interop.validation import validate
 
-READ_ONLY = ["Patient", "Questionnaire", "CodeSystem", "QuestionnaireResponse", "AdverseEvent",
-             "MedicationAdministration", "Flag", "ServiceRequest"]  # fmt: skip
+READ_ONLY = ["Patient", "Questionnaire", "CodeSystem", "Practitioner", *READS]
 SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 

@@ -17,15 +17,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from alerts.models import Alert, ReferralRecommendation
 from care.access import AuditedReadMixin
-from care.models import Patient, Role
-from diary.models import AdverseEffect, CheckIn, MedicationDose, PtaBolus
+from care.models import Patient, Role, TeamMembership, User
 from interop.bundles import searchset_bundle
 from interop.capability import capability_statement
 from interop.mapping.codesystems import code_system_resource, family_of
 from interop.mapping.common import fhir_base
+from interop.mapping.patient import practitioner_resource
 from interop.mapping.questionnaire import CHECKIN_QUESTIONNAIRE_ID, questionnaire_resource
+from interop.reads import READS
 from interop.search import (
     DEFAULT_COUNT,
     EVERYTHING,
@@ -33,6 +33,7 @@ from interop.search import (
     SearchError,
     Source,
     context_for,
+    practitioners,
     run,
     search_sources,
 )
@@ -207,15 +208,6 @@ class SearchView(FhirView):
         )
 
 
-# Reads of resources that stand for an API object: the table of its row, and the
-# $everything source that maps it (which also leaves out what is not exported).
-READS: dict[str, list[tuple[Any, str]]] = {
-    "QuestionnaireResponse": [(CheckIn, "checkins")],
-    "AdverseEvent": [(AdverseEffect, "adverse_effects")],
-    "MedicationAdministration": [(MedicationDose, "doses"), (PtaBolus, "boluses")],
-    "Flag": [(Alert, "alerts")],
-    "ServiceRequest": [(ReferralRecommendation, "referrals")],
-}
 SOURCES = {source.name: source for source in EVERYTHING}
 
 
@@ -224,17 +216,36 @@ class ReadView(FhirView):
 
     def get(self, request, resource_id: str):
         pk = _uuid(resource_id)
-        for model, source_name in READS[self.resource_type]:
-            patient_id = model.objects.filter(pk=pk).values_list("patient_id", flat=True).first()
+        for model, patient_field, source_name, by_patient in READS[self.resource_type]:
+            patient_id = model.objects.filter(pk=pk).values_list(patient_field, flat=True).first()
             if patient_id is None:
                 continue
             patient = self.patient_for(str(patient_id))
             source, ctx = SOURCES[source_name], context_for(patient)
-            row = source.rows(ctx).filter(pk=pk).first()
+            row = source.rows(ctx).filter(pk=patient.pk if by_patient else pk).first()
             for resource in source.expand(row, ctx) if row else []:
                 if resource["resourceType"] == self.resource_type and resource["id"] == str(pk):
                     return fhir_response(validate(resource))
         raise exceptions.NotFound(f"{self.resource_type}/{resource_id} is not known")
+
+
+class PractitionerReadView(FhirView):
+    """A clinician named by a resource: readable by their team colleagues and by the
+    patients whose records or referrals name them (staff data, not patient data)."""
+
+    def get(self, request, resource_id: str):
+        user = request.user
+        clinician = User.objects.filter(pk=_uuid(resource_id), role=Role.CLINICIAN).first()
+        allowed = False
+        if clinician is not None:
+            colleagues = TeamMembership.objects.filter(user=clinician, team__memberships__user=user)
+            allowed = user.role == Role.CLINICIAN and colleagues.exists()
+            own = getattr(user, "patient", None) if user.role == Role.PATIENT else None
+            if not allowed and own is not None:
+                allowed = practitioners(context_for(own)).filter(pk=clinician.pk).exists()
+        if not allowed:
+            raise exceptions.NotFound(f"Practitioner/{resource_id} is not known")
+        return fhir_response(validate(practitioner_resource(clinician)))
 
 
 class QuestionnaireView(FhirView):

@@ -25,6 +25,7 @@ urlpatterns = [
     path("Patient/<str:patient_id>/$everything", views.EverythingView.as_view(), name="fhir-everything"),
     path("Questionnaire/<str:resource_id>", views.QuestionnaireView.as_view(), name="fhir-questionnaire"),
     path("CodeSystem/<str:resource_id>", views.CodeSystemView.as_view(), name="fhir-codesystem"),
+    path("Practitioner/<str:resource_id>", views.PractitionerReadView.as_view(), name="fhir-practitioner"),
     *(
         path(
             resource_type,

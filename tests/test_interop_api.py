@@ -170,20 +170,35 @@ def test_service_requests_and_flags_by_status(api, clinician, full):
     assert follow(client, f"{FHIR}Flag?patient={p}&status=inactive")[0] == []
 
 
-def test_reads_of_resources_standing_for_api_objects(api, clinician, full):
+def test_every_resource_of_a_type_the_capability_statement_says_is_readable_reads_by_id(
+    api, anonymous, clinician, full
+):
+    statement = anonymous.get(f"{FHIR}metadata").json()
+    readable = {
+        r["type"] for r in statement["rest"][0]["resource"] if {"code": "read"} in r.get("interaction", [])
+    }
+    bundle = api(clinician).get(f"/api/v1/patients/{full.patient.pk}/fhir/").json()
     client = api(clinician)
-    for path, kind in (
-        (f"QuestionnaireResponse/{full.ids['full']}", "QuestionnaireResponse"),
-        (f"AdverseEvent/{full.ids['adverse_effect']}", "AdverseEvent"),
-        (f"MedicationAdministration/{full.ids['dose']}", "MedicationAdministration"),
-        (f"MedicationAdministration/{full.ids['delivered']}", "MedicationAdministration"),
-        (f"Flag/{full.alert.pk}", "Flag"),
-        (f"ServiceRequest/{full.referral.pk}", "ServiceRequest"),
-    ):
-        response = client.get(f"{FHIR}{path}")
-        assert response.status_code == 200, path
-        assert validate(response.json())["resourceType"] == kind
+    read = 0
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] not in readable:
+            continue
+        response = client.get(f"{FHIR}{resource['resourceType']}/{resource['id']}")
+        assert response.status_code == 200, (resource["resourceType"], response.content)
+        assert response.json() == resource
+        read += 1
+    assert read > 15
+    assert readable >= {"RelatedPerson", "Device", "Task", "DetectedIssue", "Provenance", "Practitioner"}
     assert client.get(f"{FHIR}MedicationAdministration/{full.ids['denied']}").status_code == 404
+
+
+def test_reads_of_another_teams_resources_are_404(api, other_team_clinician, full):
+    client = api(other_team_clinician)
+    for path in (f"Task/{full.referral.pk}", f"DetectedIssue/{full.alert.pk}", f"Device/{full.patient.pk}"):
+        response = client.get(f"{FHIR}{path}")
+        assert response.status_code == 404, path
+        assert response.json()["resourceType"] == "OperationOutcome"
 
 
 def test_the_questionnaire_and_code_systems_are_served_in_each_language(anonymous):
@@ -253,3 +268,14 @@ def test_check_deploy_refuses_the_test_only_loopback_setting(settings):
     assert [e.id for e in interop_deploy(None)] == ["interop.E001"]
     settings.OUTBOUND_ALLOW_LOOPBACK = False
     assert interop_deploy(None) == []
+
+
+def test_the_clinician_who_decided_reads_as_practitioner_for_colleagues_and_the_patient(
+    api, clinician, team_admin, other_patient, other_team_clinician, full
+):
+    assert api(clinician).post(f"/api/v1/referrals/{full.referral.pk}/accept/").status_code == 200
+    path = f"{FHIR}Practitioner/{clinician.pk}"
+    assert api(team_admin).get(path).status_code == 200  # a colleague of the same team
+    assert api(full.patient.user).get(path).json()["id"] == str(clinician.pk)  # named in her referral
+    assert api(other_patient.user).get(path).status_code == 404
+    assert api(other_team_clinician).get(path).status_code == 404

@@ -204,6 +204,7 @@ def test_the_open_alert_is_an_active_flag_and_the_referral_a_proposal_with_its_e
 
 
 def test_an_accepted_referral_becomes_an_order(api, clinician, full):
+    # (The Practitioner is the clinician who decided; it reads at /fhir/Practitioner/{id}.)
     response = api(clinician).post(f"/api/v1/referrals/{full.referral.pk}/accept/")
     assert response.status_code == 200
     kinds = by_type(export(api, clinician, full.patient))

@@ -1,9 +1,11 @@
 """What every FHIR mapping module shares: stable ids, references, codes and statuses.
 
-Ids: a resource that stands for an API object carries that object's id (Patient, the
-check-in's QuestionnaireResponse, ...); a derived one a uuid5 of its record's id and a
-suffix naming what it is, so a second export updates the same resources instead of
-duplicating them.
+Ids (unique per resource type in FHIR): a resource that stands for an API object carries
+that object's id (Patient, the check-in's QuestionnaireResponse, ...), and so does the
+one resource of its kind made from it (the alert's DetectedIssue, the referral's Task,
+a record's Provenance, the patient's Device), which keeps them readable by id; the
+several Observations of one record each get a uuid5 of the record's id and a suffix
+naming what they are. A second export updates the same resources, never duplicates.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from interop.mapping.medications import administration_status, dose_quantity
 
 
 def device_id(patient_id) -> str:
-    return derived_id(patient_id, "idds")
+    return str(patient_id)
 
 
 def device_resources(patient: Patient) -> list[Resource]:
@@ -78,7 +78,7 @@ def device_resources(patient: Patient) -> list[Resource]:
         device["property"] = properties
     statement = {
         "resourceType": "DeviceUseStatement",
-        "id": derived_id(patient.pk, "idds-use"),
+        "id": str(patient.pk),
         "status": "active",
         "subject": ref("Patient", patient.pk),
         "device": ref("Device", device["id"]),

@@ -7,7 +7,7 @@ import json
 
 from alerts.models import Alert
 from alerts.texts import RULE_LABELS
-from interop.mapping.common import Resource, crossroad_concept, derived_id, instant, ref
+from interop.mapping.common import Resource, crossroad_concept, instant, ref
 
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 FLAG_DETAIL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
@@ -15,7 +15,7 @@ ISSUE_SEVERITY = {"urgent": "high", "warning": "moderate", "info": "low"}
 
 
 def detected_issue_id(alert_id) -> str:
-    return derived_id(alert_id, "detected-issue")
+    return str(alert_id)
 
 
 def alert_resources(alert: Alert, record_refs: dict[str, dict]) -> list[Resource]:

@@ -9,7 +9,6 @@ from interop.mapping.common import (
     People,
     Resource,
     coding,
-    derived_id,
     instant,
     observed,
     reference_of,
@@ -27,7 +26,7 @@ def provenance_resource(record: DiaryRecord, targets: list[Resource], people: Pe
         return None
     return {
         "resourceType": "Provenance",
-        "id": derived_id(record.pk, "provenance"),
+        "id": str(record.pk),
         "target": [reference_of(t) for t in targets],
         "occurredDateTime": observed(record),
         "recorded": instant(record.created_at),

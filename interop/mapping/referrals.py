@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from alerts.models import Alert, ReferralRecommendation
 from interop.mapping.codesystems import CONCEPTS
-from interop.mapping.common import Resource, crossroad_concept, derived_id, instant, ref
+from interop.mapping.common import Resource, crossroad_concept, instant, ref
 from interop.mapping.flags import detected_issue_id
 
 Status = ReferralRecommendation.Status
@@ -22,7 +22,7 @@ PRIORITY = {"routine": "routine", "high": "urgent", "urgent": "asap"}
 
 
 def task_id(referral_id) -> str:
-    return derived_id(referral_id, "task")
+    return str(referral_id)
 
 
 def referral_resources(
