@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from care.auth import AddressRateThrottle
 from care.models import CareTeam, Role, TeamMembership
 from interop import bulk
-from interop.fhir_views import FhirView, fhir_response, operation_outcome
+from interop.fhir_views import FhirView, fhir_response, operation_outcome, parse_id
 from interop.mapping.common import fhir_base
 from interop.mapping.everything import RESOURCE_TYPES
 from interop.models import BulkExport
@@ -79,9 +79,7 @@ class ExportKickOffView(FhirView):
 
     def team_for(self, team_id: str) -> CareTeam:
         """A team's own clinicians, or a system client registered for it; else 404."""
-        from interop.fhir_views import _uuid
-
-        pk = _uuid(team_id)
+        pk = parse_id(team_id)
         grant = self.request.auth
         if isinstance(grant, SystemGrant):
             allowed = str(pk) in grant.team_ids
@@ -98,9 +96,7 @@ class ExportKickOffView(FhirView):
 
 class ExportStatusView(FhirView):
     def export_for(self, export_id: str) -> BulkExport:
-        from interop.fhir_views import _uuid
-
-        export = BulkExport.objects.filter(pk=_uuid(export_id), requested_by=self.request.user).first()
+        export = BulkExport.objects.filter(pk=parse_id(export_id), requested_by=self.request.user).first()
         if export is None or export.status == Status.CANCELLED or bulk.is_expired(export):
             raise exceptions.NotFound("no such export (it may have been cancelled or have expired)")
         return export

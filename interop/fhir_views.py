@@ -4,6 +4,7 @@ OperationOutcome. The same bearer tokens, access rules and audit as /api/v1/."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from interop.bundles import searchset_bundle
 from interop.capability import capability_statement
 from interop.mapping.codesystems import code_system_resource, family_of
 from interop.mapping.common import fhir_base
-from interop.mapping.patient import practitioner_resource
+from interop.mapping.patient import patient_resource, practitioner_resource
 from interop.mapping.questionnaire import CHECKIN_QUESTIONNAIRE_ID, questionnaire_resource
 from interop.reads import READS
 from interop.search import (
@@ -103,7 +104,10 @@ class FhirView(AuditedReadMixin, APIView):
         user = self.request.user
         patient_id = patient_id.removeprefix("Patient/")
         patient = (
-            Patient.objects.visible_to(user).select_related("care_team").filter(pk=_uuid(patient_id)).first()
+            Patient.objects.visible_to(user)
+            .select_related("care_team")
+            .filter(pk=parse_id(patient_id))
+            .first()
         )
         if patient is None:
             raise exceptions.NotFound(f"Patient/{patient_id} is not known")
@@ -124,9 +128,8 @@ def _flat(detail):
         yield detail
 
 
-def _uuid(value: str):
-    import uuid
-
+def parse_id(value: str) -> uuid.UUID:
+    """Crossroad ids are UUIDs: anything else names nothing here (404)."""
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -143,8 +146,6 @@ class MetadataView(FhirView):
 
 class PatientReadView(FhirView):
     def get(self, request, patient_id: str):
-        from interop.mapping.patient import patient_resource
-
         return fhir_response(validate(patient_resource(self.patient_for(patient_id))))
 
 
@@ -215,7 +216,7 @@ class ReadView(FhirView):
     resource_type = ""
 
     def get(self, request, resource_id: str):
-        pk = _uuid(resource_id)
+        pk = parse_id(resource_id)
         for model, patient_field, source_name, by_patient in READS[self.resource_type]:
             patient_id = model.objects.filter(pk=pk).values_list(patient_field, flat=True).first()
             if patient_id is None:
@@ -235,7 +236,7 @@ class PractitionerReadView(FhirView):
 
     def get(self, request, resource_id: str):
         user = request.user
-        clinician = User.objects.filter(pk=_uuid(resource_id), role=Role.CLINICIAN).first()
+        clinician = User.objects.filter(pk=parse_id(resource_id), role=Role.CLINICIAN).first()
         allowed = False
         if clinician is not None:
             colleagues = TeamMembership.objects.filter(user=clinician, team__memberships__user=user)
