@@ -8,7 +8,7 @@ from django.conf import settings
 
 from interop.mapping.common import fhir_base
 from interop.reads import READS
-from interop.search import SEARCHES
+from interop.sources import SEARCHES
 from interop.validation import validate
 
 READ_ONLY = ["Patient", "Questionnaire", "CodeSystem", "Practitioner", *READS]

@@ -27,18 +27,9 @@ from interop.mapping.common import fhir_base
 from interop.mapping.patient import patient_resource, practitioner_resource
 from interop.mapping.questionnaire import CHECKIN_QUESTIONNAIRE_ID, questionnaire_resource
 from interop.reads import READS
-from interop.search import (
-    DEFAULT_COUNT,
-    EVERYTHING,
-    MAX_COUNT,
-    SearchError,
-    Source,
-    context_for,
-    practitioners,
-    run,
-    search_sources,
-)
+from interop.search import DEFAULT_COUNT, MAX_COUNT, SearchError, Source, run
 from interop.smart import SystemTokenAuthentication
+from interop.sources import EVERYTHING, context_for, practitioners, search_sources
 from interop.validation import validate
 
 FHIR_JSON = "application/fhir+json"

@@ -4,7 +4,7 @@ from django.urls import path
 
 from interop import bulk_views
 from interop import fhir_views as views
-from interop.search import SEARCHES
+from interop.sources import SEARCHES
 
 urlpatterns = [
     path("auth/token", bulk_views.TokenView.as_view(), name="fhir-token"),
