@@ -4,6 +4,7 @@ OperationOutcome. The same bearer tokens, access rules and audit as /api/v1/."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -30,9 +31,10 @@ from interop.reads import READS
 from interop.search import DEFAULT_COUNT, MAX_COUNT, SearchError, Source, run
 from interop.smart import SystemTokenAuthentication
 from interop.sources import EVERYTHING, context_for, practitioners, search_sources
-from interop.validation import validate
+from interop.validation import InvalidResource, validate
 
 FHIR_JSON = "application/fhir+json"
+logger = logging.getLogger(__name__)
 
 
 class FhirJSONRenderer(JSONRenderer):
@@ -73,6 +75,12 @@ class FhirView(AuditedReadMixin, APIView):
             exc = exceptions.NotFound()
         if isinstance(exc, SearchError):
             exc = exceptions.ValidationError(str(exc))
+        if isinstance(exc, InvalidResource):
+            # A mapping fault of ours: nothing unvalidated leaves, and the client is told.
+            logger.error("a FHIR resource failed validation on %s", self.request.path)
+            return fhir_response(
+                operation_outcome("exception", "the server could not build a valid resource"), 500
+            )
         if isinstance(exc, exceptions.APIException):
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
                 # RFC 6750: a 401 names the scheme to authenticate with.

@@ -12,7 +12,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel
 
-CLOSED_CODES = {"status", "intent", "priority", "actuality", "severity", "kind", "mode", "relation"}
+CLOSED_CODES = {"status", "intent", "priority", "actuality", "severity", "kind", "mode", "relation", "gender"}
 
 
 class InvalidResource(ValueError):

@@ -279,3 +279,16 @@ def test_the_clinician_who_decided_reads_as_practitioner_for_colleagues_and_the_
     assert api(full.patient.user).get(path).json()["id"] == str(clinician.pk)  # named in her referral
     assert api(other_patient.user).get(path).status_code == 404
     assert api(other_team_clinician).get(path).status_code == 404
+
+
+def test_a_resource_that_fails_validation_never_leaves_and_the_client_gets_an_outcome(
+    api, clinician, full, monkeypatch
+):
+    from interop import fhir_views
+
+    real = fhir_views.patient_resource
+    monkeypatch.setattr(fhir_views, "patient_resource", lambda p: {**real(p), "active": "sometimes"})
+    response = api(clinician).get(f"{FHIR}Patient/{full.patient.pk}")
+    assert response.status_code == 500
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert "sometimes" not in response.content.decode()
