@@ -11,7 +11,7 @@ from interop.reads import READS
 from interop.sources import SEARCHES
 from interop.validation import validate
 
-READ_ONLY = ["Patient", "Questionnaire", "CodeSystem", "Practitioner", *READS]
+READ_ONLY = ["Patient", "Questionnaire", "CodeSystem", "Practitioner", "Subscription", *READS]
 SMART_EXTENSION = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 

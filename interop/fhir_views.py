@@ -248,6 +248,21 @@ class PractitionerReadView(FhirView):
         return fhir_response(validate(practitioner_resource(clinician)))
 
 
+class SubscriptionReadView(FhirView):
+    """The team's referral rest-hook as the Subscription its notifications name (the
+    team's clinicians)."""
+
+    def get(self, request, resource_id: str):
+        from interop.models import FhirEndpoint
+        from interop.referral_hook import subscription_id, subscription_resource
+
+        endpoints = FhirEndpoint.objects.filter(team__memberships__user=request.user)
+        for endpoint in endpoints if request.user.role == Role.CLINICIAN else []:
+            if subscription_id(endpoint.team_id) == resource_id:
+                return fhir_response(subscription_resource(endpoint))
+        raise exceptions.NotFound(f"Subscription/{resource_id} is not known")
+
+
 class QuestionnaireView(FhirView):
     """The diary's questionnaires, in the request's language (`Accept-Language`)."""
 

@@ -32,6 +32,34 @@ def topic_url() -> str:
     return f"{fhir_base()}/SubscriptionTopic/referral-recommendation"
 
 
+def subscription_id(team_id) -> str:
+    return derived_id(team_id, "referral-subscription")
+
+
+def subscription_resource(endpoint: FhirEndpoint) -> dict:
+    """The team's endpoint as the backported R4 Subscription the notifications name."""
+    return validate(
+        {
+            "resourceType": "Subscription",
+            "id": subscription_id(endpoint.team_id),
+            "meta": {"profile": [f"{BACKPORT}/backport-subscription"]},
+            "status": "active" if endpoint.enabled else "off",
+            "reason": "Referral recommendations of the care team, pushed as they are created or change",
+            "criteria": topic_url(),
+            "channel": {
+                "type": "rest-hook",
+                "endpoint": endpoint.url,
+                "payload": FHIR_JSON,
+                "_payload": {
+                    "extension": [
+                        {"url": f"{BACKPORT}/backport-payload-content", "valueCode": "full-resource"}
+                    ]
+                },
+            },
+        }
+    )
+
+
 def notification_key(referral: ReferralRecommendation) -> str:
     # One per state of the referral: the same change written twice is one notification.
     return (
@@ -78,7 +106,7 @@ def notification_bundle(notification: Notification, endpoint: FhirEndpoint) -> d
                 {"reference": f"Observation/{o['id']}"} for o in checkin_observations(checkin, people)
             ]
     request = validate(referral_resources(referral, alerts, observations)[0])
-    subscription = f"{fhir_base()}/Subscription/{derived_id(endpoint.team_id, 'referral-subscription')}"
+    subscription = f"{fhir_base()}/Subscription/{subscription_id(endpoint.team_id)}"
     number = str(notification.payload["event_number"])
     status = validate(
         {

@@ -26,6 +26,7 @@ urlpatterns = [
     path("Questionnaire/<str:resource_id>", views.QuestionnaireView.as_view(), name="fhir-questionnaire"),
     path("CodeSystem/<str:resource_id>", views.CodeSystemView.as_view(), name="fhir-codesystem"),
     path("Practitioner/<str:resource_id>", views.PractitionerReadView.as_view(), name="fhir-practitioner"),
+    path("Subscription/<str:resource_id>", views.SubscriptionReadView.as_view(), name="fhir-subscription"),
     *(
         path(
             resource_type,

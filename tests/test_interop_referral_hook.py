@@ -50,6 +50,10 @@ def wish_for_a_procedure(api, patient, capture):
     return ReferralRecommendation.objects.get(patient=patient)
 
 
+def params_of(request: dict) -> dict:
+    return {p["name"]: p for p in request["body"]["entry"][0]["resource"]["parameter"]}
+
+
 def check_notification(request: dict, referral: ReferralRecommendation) -> dict:
     assert request["signature_ok"]
     bundle = request["body"]
@@ -72,7 +76,7 @@ def check_notification(request: dict, referral: ReferralRecommendation) -> dict:
 
 
 def test_a_new_referral_and_its_acceptance_reach_the_hospital_signed_once_each(
-    api, patient, clinician, team, receiver, django_capture_on_commit_callbacks
+    api, patient, clinician, other_team_clinician, team, receiver, django_capture_on_commit_callbacks
 ):
     register(team, receiver.url())
     referral = wish_for_a_procedure(api, patient, django_capture_on_commit_callbacks)
@@ -88,6 +92,15 @@ def test_a_new_referral_and_its_acceptance_reach_the_hospital_signed_once_each(
     rows = Notification.objects.filter(channel="fhir").order_by("created_at")
     assert [r.status for r in rows] == ["sent", "sent"]
     assert [first["key"], second["key"]] == [r.key for r in rows]
+    # The Subscription the notifications name reads for the team's clinicians.
+    subscription = params_of(first)["subscription"]["valueReference"]["reference"]
+    response = api(clinician).get(subscription.removeprefix("http://127.0.0.1:8000"))
+    assert response.status_code == 200
+    assert validate(response.json())["channel"]["endpoint"] == receiver.url()
+    assert response.json()["criteria"].endswith("/fhir/SubscriptionTopic/referral-recommendation")
+    assert (
+        api(other_team_clinician).get(subscription.removeprefix("http://127.0.0.1:8000")).status_code == 404
+    )
     numbers = [
         next(
             p["valueString"]
