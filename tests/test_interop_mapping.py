@@ -232,3 +232,15 @@ def test_the_patient_may_export_their_own_bundle_but_a_caregiver_may_not(api, pa
 
 def test_another_teams_clinician_gets_404(api, other_team_clinician, full):
     assert api(other_team_clinician).get(f"/api/v1/patients/{full.patient.pk}/fhir/").status_code == 404
+
+
+def test_a_symptom_with_a_loinc_code_in_the_catalog_carries_it_first(api, clinician, full, monkeypatch):
+    from dataclasses import replace
+
+    from diary import catalog
+
+    monkeypatch.setitem(catalog.SYMPTOMS, "nausea", replace(catalog.SYMPTOMS["nausea"], loinc="00000-0"))
+    observations = by_type(export(api, clinician, full.patient))["Observation"]
+    nausea = next(o for o in observations if any(c["code"] == "nausea" for c in o["code"]["coding"]))
+    assert [c["code"] for c in nausea["code"]["coding"]] == ["00000-0", "nausea"]
+    assert nausea["code"]["coding"][0]["system"] == "http://loinc.org"

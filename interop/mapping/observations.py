@@ -83,7 +83,10 @@ def checkin_observations(checkin: CheckIn, people: People) -> list[Resource]:
         )
     for symptom_code in catalog.SYMPTOMS:
         if symptom_code in checkin.symptoms:
-            code = crossroad_concept("symptom", symptom_code, catalog.SYMPTOMS[symptom_code].label)
+            symptom = catalog.SYMPTOMS[symptom_code]
+            code = crossroad_concept("symptom", symptom_code, symptom.label)
+            if symptom.loinc:  # the catalog's LOINC code first, where one exists
+                code["coding"].insert(0, coding(LOINC, symptom.loinc))
             value = score_quantity(checkin.symptoms[symptom_code])
             out.append(_observation(checkin, people, f"symptom:{symptom_code}", code, valueQuantity=value))
     if checkin.neuropathic:
