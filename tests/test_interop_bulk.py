@@ -214,3 +214,20 @@ def test_a_system_token_scoped_to_patients_exports_patients_only(
     assert kick_off(client, team, "?_type=Observation").status_code == 403
     manifest = client.get(export_now(client, team, django_capture_on_commit_callbacks)).json()
     assert [o["type"] for o in manifest["output"]] == ["Patient"]
+
+
+def test_since_still_points_a_changed_alert_at_its_older_evidence(
+    api, clinician, team, full, django_capture_on_commit_callbacks
+):
+    from alerts.models import Alert
+
+    client = api(clinician)
+    since = timezone.now()
+    Alert.objects.filter(pk=full.alert.pk).update(last_triggered_at=timezone.now())  # new evidence now
+    query = "?_since=" + since.isoformat().replace("+", "%2B")
+    files = download(
+        client, client.get(export_now(client, team, django_capture_on_commit_callbacks, query)).json()
+    )
+    assert "QuestionnaireResponse" not in files  # no check-in changed
+    (issue,) = files["DetectedIssue"]
+    assert {"reference": f"QuestionnaireResponse/{full.ids['full']}"} in issue["implicated"]

@@ -74,7 +74,13 @@ def patient_resources(
 def _resources(patient: Patient, since: datetime | None) -> Iterator[Resource]:
     people, links = load_people(patient)
     clinicians: set = set()
-    # Per diary record id: the reference of its resource, and of its Observations.
+    # Alerts and referrals point at records of any age: the references of those records
+    # (and only of those, so memory stays small) are kept, whether they changed or not.
+    evidence = {
+        str(rid)
+        for ids in Alert.objects.filter(patient=patient).values_list("record_ids", flat=True)
+        for rid in ids
+    }
     record_refs: dict[str, dict] = {}
     observation_refs: dict[str, list[dict]] = {}
 
@@ -85,7 +91,18 @@ def _resources(patient: Patient, since: datetime | None) -> Iterator[Resource]:
         if since is None or link.created_at >= since or (link.revoked_at and link.revoked_at >= since):
             yield related_person_resource(link)
 
+    def rows(queryset, ordering: str):
+        """The records to export (those changed since, with `since`) and the evidence."""
+        if since is not None:
+            queryset = queryset.filter(Q(updated_at__gte=since) | Q(pk__in=evidence))
+        return queryset.order_by(ordering, "id").iterator(chunk_size=CHUNK)
+
+    def changed(record) -> bool:
+        return since is None or record.updated_at >= since
+
     def noted(record, resources: list[Resource]) -> Iterator[Resource]:
+        if not changed(record):
+            return
         if record.reporter_role == ReporterRole.CLINICIAN:
             clinicians.add(record.reported_by_id)
         provenance = provenance_resource(record, resources, people)
@@ -93,30 +110,29 @@ def _resources(patient: Patient, since: datetime | None) -> Iterator[Resource]:
         if provenance:
             yield provenance
 
-    checkins = CheckIn.objects.for_patient(patient).order_by("recorded_at", "id")
-    # Alerts and referrals point at records of any age: their references are collected
-    # from the whole history, the resources only from what changed.
-    for checkin in checkins.iterator(chunk_size=CHUNK):
-        record_refs[str(checkin.pk)] = {"reference": f"QuestionnaireResponse/{checkin.pk}"}
-        observations = checkin_observations(checkin, people)
-        observation_refs[str(checkin.pk)] = [reference_of(o) for o in observations]
-        if since is None or checkin.updated_at >= since:
-            yield from noted(checkin, [questionnaire_response_resource(checkin, people), *observations])
+    def keep(record, resource_type: str) -> None:
+        if str(record.pk) in evidence:
+            record_refs[str(record.pk)] = {"reference": f"{resource_type}/{record.pk}"}
 
-    effects = _since(AdverseEffect.objects.for_patient(patient), since).order_by("recorded_at", "id")
-    for effect in effects.iterator(chunk_size=CHUNK):
+    for checkin in rows(CheckIn.objects.for_patient(patient), "recorded_at"):
+        observations = checkin_observations(checkin, people)
+        keep(checkin, "QuestionnaireResponse")
+        if str(checkin.pk) in evidence:
+            observation_refs[str(checkin.pk)] = [reference_of(o) for o in observations]
+        yield from noted(checkin, [questionnaire_response_resource(checkin, people), *observations])
+
+    for effect in rows(AdverseEffect.objects.for_patient(patient), "recorded_at"):
         if not is_retracted(effect):
-            record_refs[str(effect.pk)] = {"reference": f"AdverseEvent/{effect.pk}"}
+            keep(effect, "AdverseEvent")
             yield from noted(effect, [adverse_event_resource(effect, people)])
 
-    doses = _since(MedicationDose.objects.for_patient(patient), since).order_by("taken_at", "id")
-    for dose in doses.iterator(chunk_size=CHUNK):
-        record_refs[str(dose.pk)] = {"reference": f"MedicationAdministration/{dose.pk}"}
+    for dose in rows(MedicationDose.objects.for_patient(patient), "taken_at"):
+        keep(dose, "MedicationAdministration")
         yield from noted(dose, dose_resources(dose, people))
 
-    boluses = _since(PtaBolus.objects.for_patient(patient), since).order_by("occurred_at", "id")
-    for bolus in boluses.filter(outcome=PtaBolus.Outcome.DELIVERED).iterator(chunk_size=CHUNK):
-        record_refs[str(bolus.pk)] = {"reference": f"MedicationAdministration/{bolus.pk}"}
+    delivered = PtaBolus.objects.for_patient(patient).filter(outcome=PtaBolus.Outcome.DELIVERED)
+    for bolus in rows(delivered, "occurred_at"):
+        keep(bolus, "MedicationAdministration")
         yield from noted(bolus, [bolus_administration_resource(bolus, people, idds=patient.idds)])
     yield from denied_days(patient, since)
 
