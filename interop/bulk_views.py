@@ -18,13 +18,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from care.auth import AddressRateThrottle
-from care.models import CareTeam, Role, TeamMembership
+from care.models import CareTeam, Patient, Role, TeamMembership
 from interop import bulk
 from interop.fhir_views import FhirView, fhir_response, operation_outcome, parse_id
 from interop.mapping.common import fhir_base
 from interop.mapping.everything import RESOURCE_TYPES
 from interop.models import BulkExport
 from interop.smart import SystemGrant, TokenError, issue_token, scoped_types, token_url
+from interop.validation import validate
 
 NDJSON_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
 Status = BulkExport.Status
@@ -92,6 +93,32 @@ class ExportKickOffView(FhirView):
         if team is None:
             raise exceptions.NotFound(f"Group/{team_id} is not known")
         return team
+
+
+class GroupReadView(ExportKickOffView):
+    """Group/{team}: the care team as the Group a Bulk export runs on (its patients as
+    members), for the same callers as the export."""
+
+    def get(self, request, team_id: str):
+        team = self.team_for(team_id)
+        patient_ids = [
+            str(pk)
+            for pk in Patient.objects.filter(care_team=team).order_by("pk").values_list("pk", flat=True)
+        ]
+        self.audit(*patient_ids)
+        return fhir_response(
+            validate(
+                {
+                    "resourceType": "Group",
+                    "id": str(team.pk),
+                    "type": "person",
+                    "actual": True,
+                    "name": team.name,
+                    "quantity": len(patient_ids),
+                    "member": [{"entity": {"reference": f"Patient/{pk}"}} for pk in patient_ids],
+                }
+            )
+        )
 
 
 class ExportStatusView(FhirView):

@@ -37,6 +37,7 @@ def capability_statement() -> dict[str, Any]:
     resources.append(
         {
             "type": "Group",
+            "interaction": [{"code": "read"}],
             "operation": [
                 {
                     "name": "export",

@@ -13,6 +13,7 @@ urlpatterns = [
         bulk_views.SmartConfigurationView.as_view(),
         name="smart-configuration",
     ),
+    path("Group/<str:team_id>", bulk_views.GroupReadView.as_view(), name="fhir-group"),
     path("Group/<str:team_id>/$export", bulk_views.ExportKickOffView.as_view(), name="fhir-group-export"),
     path("bulk-status/<str:export_id>", bulk_views.ExportStatusView.as_view(), name="fhir-bulk-status"),
     path(

@@ -231,3 +231,19 @@ def test_since_still_points_a_changed_alert_at_its_older_evidence(
     assert "QuestionnaireResponse" not in files  # no check-in changed
     (issue,) = files["DetectedIssue"]
     assert {"reference": f"QuestionnaireResponse/{full.ids['full']}"} in issue["implicated"]
+
+
+def test_the_group_lists_the_teams_patients_for_the_same_callers_as_the_export(
+    api, clinician, other_team_clinician, team, full, other_patient
+):
+    response = api(clinician).get(f"/fhir/Group/{team.pk}")
+    assert response.status_code == 200
+    group = validate(response.json())
+    assert {m["entity"]["reference"] for m in group["member"]} == {
+        f"Patient/{full.patient.pk}",
+        f"Patient/{other_patient.pk}",
+    }
+    assert group["quantity"] == 2
+    audit = AccessEvent.objects.get(actor=clinician, path=f"/fhir/Group/{team.pk}")
+    assert len(audit.patient_ids) == 2
+    assert api(other_team_clinician).get(f"/fhir/Group/{team.pk}").status_code == 404
