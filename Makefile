@@ -60,7 +60,7 @@ clean:
 # their ratio, and drops what it created. Options go in BENCH_ARGS, e.g.
 # `make bench-ingest BENCH_ARGS="--workers 3 --rounds 3"`; `--help` lists them.
 # `make bench-smoke` runs all four at a tiny size (CI does, after the tests).
-.PHONY: bench-smoke bench-ingest bench-evaluate bench-triage bench-alert-rate
+.PHONY: bench-smoke bench-ingest bench-evaluate bench-triage bench-alert-rate bench-bulk-export
 
 bench-smoke: install
 	$(BIN)/python bench/smoke.py $(BENCH_ARGS)
@@ -76,3 +76,6 @@ bench-triage: install
 
 bench-alert-rate: install
 	$(BIN)/python bench/alert_rate.py $(BENCH_ARGS)
+
+bench-bulk-export: install
+	$(BIN)/python bench/bulk_export.py $(BENCH_ARGS)

@@ -289,5 +289,10 @@ class WebhookChannel:
         self.post(policy.webhook_url, raw, headers)
 
 
+# Channel name → class. Apps that alerts may not import add theirs in AppConfig.ready
+# (interop: the FHIR rest-hook of referral recommendations).
+CHANNELS: dict[str, type] = {"email": EmailChannel, "push": PushChannel, "webhook": WebhookChannel}
+
+
 def channel_for(notification: Notification) -> Channel:
-    return {"email": EmailChannel, "push": PushChannel, "webhook": WebhookChannel}[notification.channel]()
+    return CHANNELS[notification.channel]()

@@ -291,11 +291,13 @@ class Notification(models.Model):
         ESCALATION = "escalation", _("Escalated alert")
         DIGEST = "digest", _("Daily digest")
         REMINDER = "reminder", _("Diary reminder")
+        REFERRAL = "referral", _("Referral recommendation")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
         PUSH = "push", _("Push")
         WEBHOOK = "webhook", _("Webhook")
+        FHIR = "fhir", _("FHIR rest-hook")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

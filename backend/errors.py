@@ -46,6 +46,10 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     malformed id does; other pages keep Django's."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": _("Not found.")}, status=404)
+    if request.path.startswith("/fhir/"):
+        # FHIR clients read an OperationOutcome (the FHIR API's own error shape).
+        outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
+        return JsonResponse(outcome, status=404, content_type="application/fhir+json")
     return page_not_found(request, exception)
 
 

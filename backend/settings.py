@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "privacy",
     "backend",  # the worker heartbeat (backend/models.py)
     "patientapp",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -312,6 +313,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "send-reminders": {"task": "alerts.tasks.send_reminders", "schedule": 600.0},
     # Hourly: each team gets its digest in the hour its own clock shows its digest_hour.
     "send-daily-digests": {"task": "alerts.tasks.send_daily_digests", "schedule": 3600.0},
+    "purge-expired-exports": {"task": "interop.tasks.purge_expired_exports", "schedule": 3600.0},
 }
 
 # Alerts, escalation and notifications (SPEC "Alerts, escalation, notifications").
@@ -350,6 +352,18 @@ APNS_KEY_ID = env.str("APNS_KEY_ID", default="")
 APNS_PRIVATE_KEY_FILE = env.str("APNS_PRIVATE_KEY_FILE", default="")
 APNS_TOPIC = env.str("APNS_TOPIC", default="")  # the app's bundle id
 APNS_USE_SANDBOX = env.bool("APNS_USE_SANDBOX", default=False)
+
+# FHIR (SPEC "Hospital interoperability"). System clients' access tokens are short-lived
+# (SMART Backend Services recommends five minutes); Bulk Data files are deleted after
+# BULK_EXPORT_RETENTION_HOURS.
+SYSTEM_TOKEN_LIFETIME_SECONDS = env.int("SYSTEM_TOKEN_LIFETIME_SECONDS", default=300)
+BULK_EXPORT_RETENTION_HOURS = env.int("BULK_EXPORT_RETENTION_HOURS", default=24)
+BULK_EXPORT_TIME_LIMIT_SECONDS = env.int("BULK_EXPORT_TIME_LIMIT_SECONDS", default=3600)
+BULK_EXPORT_HEARTBEAT_TIMEOUT_SECONDS = env.int("BULK_EXPORT_HEARTBEAT_TIMEOUT_SECONDS", default=600)
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+# Outbound calls to team-configured addresses reach public addresses only; the tests'
+# receivers on 127.0.0.1 need this (never set it in production).
+OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=False)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

@@ -15,6 +15,7 @@ api = [
     path("", include("care.urls")),
     path("", include("diary.urls")),
     path("", include("alerts.urls")),
+    path("", include("interop.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
@@ -26,6 +27,7 @@ urlpatterns = [
     path("clinic/", include("clinic.urls")),
     path("app/", include("patientapp.urls")),
     path("api/v1/", include(api)),
+    path("fhir/", include("interop.urls")),
 ]
 
 # Unknown URLs and malformed ids under /api/ answer in the API's JSON shape.

@@ -99,6 +99,9 @@ GRADES: dict[int, Label] = {
 
 # LOINC 72514-3 "Pain severity - 0-10 verbal numeric rating [Score] - Reported".
 PAIN_NRS_LOINC = "72514-3"
+# LOINC 77565-0 "Pain interference score [BPI Short Form]": the mean of the
+# answered BPI 9 A-G items, valid with at least 4 of 7 answered.
+BPI_INTERFERENCE_LOINC = "77565-0"
 
 # The check-in's pain NRS (pain_now / pain_worst), standing for the day pain in clusters and
 # summaries. Served among the symptoms, but it is not a key of the check-in `symptoms` object.

@@ -17,6 +17,7 @@ from care.serializers import CaregiverLinkSerializer, MeSerializer, PatientSeria
 from diary import services as diary_services
 from diary.models import RECORD_MODELS, RecordRevision
 from diary.serializers import SERIALIZERS
+from interop.bundles import collection_bundle
 
 
 def export_patient(*, user: User, request) -> dict[str, Any]:
@@ -39,6 +40,8 @@ def export_patient(*, user: User, request) -> dict[str, Any]:
             )
         ),
         "alerts": AlertStatusSerializer(Alert.objects.filter(patient=patient), many=True).data,
+        # The same FHIR R4 Bundle a clinician's `patients/{id}/fhir/` gives (GDPR art. 20).
+        "fhir": collection_bundle(patient),
     }
 
 

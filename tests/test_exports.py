@@ -1,4 +1,4 @@
-"""FHIR R4 and CSV exports of a patient's diary."""
+"""CSV export of a patient's diary (the FHIR export: tests/test_interop_mapping.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from fhir.resources.R4B.bundle import Bundle
-
-from care.models import AccessEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -52,30 +49,6 @@ def diary(api, patient):
     )
     assert client.post("/api/v1/diary/medications/", dose, format="json").status_code == 201
     return kept, retracted, dose
-
-
-def test_the_fhir_bundle_validates_and_carries_the_pain_nrs_with_its_loinc_code(
-    api, clinician, patient, diary
-):
-    response = api(clinician).get(f"/api/v1/patients/{patient.pk}/fhir/")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("application/fhir+json")
-    bundle = Bundle.model_validate(response.json())
-    assert bundle.type == "collection"
-    resources = [entry.resource for entry in bundle.entry]
-    kinds = [r.get_resource_type() for r in resources]
-    assert kinds.count("Patient") == 1
-    assert kinds.count("QuestionnaireResponse") == 1
-    pain = [
-        r for r in resources if r.get_resource_type() == "Observation" and r.code.coding[0].code == "72514-3"
-    ]
-    assert [p.valueQuantity.value for p in pain] == [6]  # the retracted 9 is not exported
-    assert AccessEvent.objects.filter(actor=clinician, patient_ids=[str(patient.pk)]).exists()
-
-
-def test_the_patient_may_export_their_own_fhir_bundle_but_a_caregiver_may_not(api, patient, caregiver, diary):
-    assert api(patient.user).get(f"/api/v1/patients/{patient.pk}/fhir/").status_code == 200
-    assert api(caregiver).get(f"/api/v1/patients/{patient.pk}/fhir/").status_code == 403
 
 
 def test_another_teams_clinician_gets_404_for_both_exports(api, other_team_clinician, patient, diary):

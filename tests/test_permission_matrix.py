@@ -226,6 +226,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "teams/{team_id}/escalation-policy/"): row(401, 403, 403, 403, 403, 403, 200, 404, 200, params=TEAM),
     ("PUT", "teams/{team_id}/escalation-policy/"): row(401, 403, 403, 403, 403, 403, 403, 404, 200, params=TEAM,
                                                        body=lambda w: {"tiers": default_tiers()}),
+    # Where referrals are pushed, and the secret that signs them: team admins only.
+    ("GET", "teams/{team_id}/fhir-endpoint/"): row(401, 403, 403, 403, 403, 403, 403, 404, 200, params=TEAM),
+    ("PUT", "teams/{team_id}/fhir-endpoint/"): row(401, 403, 403, 403, 403, 403, 403, 404, 200, params=TEAM,
+        body=lambda w: {"url": "https://ehr.hospital.example/fhir/hook", "secret": "s" * 32, "enabled": True}),
 }
 for _c in DIARY:
     _record = lambda w, c=_c: {"id": record(w, c)}  # noqa: E731

@@ -38,6 +38,10 @@ def test_the_export_holds_all_of_my_records_and_none_of_anyone_elses(api, patien
     assert [link["caregiver_username"] for link in body["caregivers"]] == ["marco"]
     assert [a["rule"] for a in body["alerts"]] == ["red_flag"]
     assert theirs["id"] not in str(body)
+    # The FHIR Bundle of the clinicians' export, from the same mapping.
+    fhir = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in body["fhir"]["entry"]}
+    assert ("QuestionnaireResponse", mine["id"]) in fhir
+    assert ("Patient", str(patient.pk)) in fhir
 
 
 def test_erasure_needs_the_password_and_a_confirmation(api, patient, diary):

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("backend", "care", "diary", "alerts", "clinic", "privacy", "patientapp")
+APPS = ("backend", "care", "diary", "alerts", "clinic", "privacy", "patientapp", "interop")
 
 pytestmark = pytest.mark.skipif(
     shutil.which("xgettext") is None and not IN_CI,

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import Alert, ReferralRecommendation
+from alerts.referral_outbox import referral_changed
 from alerts.rules import CONTEXT_CRITERIA, PAIN_CRITERIA, RULES, Finding
 from alerts.status import lock_patient, refresh_patient_status
 from care.models import Patient, User
@@ -58,6 +59,7 @@ def update_referral(
     referral.priority = priority
     referral.updated_at = now
     referral.save()
+    referral_changed(referral=referral, now=now)
     return referral
 
 
@@ -74,5 +76,6 @@ def move_referral(
     referral.decline_reason = reason
     referral.updated_at = timezone.now()
     referral.save()
+    referral_changed(referral=referral, now=referral.updated_at)
     refresh_patient_status(referral.patient)
     return referral

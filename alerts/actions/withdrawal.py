@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from alerts.actions.lifecycle import close_alert
 from alerts.models import Alert, ReferralRecommendation
+from alerts.referral_outbox import referral_changed
 from alerts.status import refresh_patient_status
 from care.models import Patient, User
 
@@ -27,4 +28,5 @@ def withdraw_patient(*, patient: Patient, by: User, delete: bool) -> None:
         ).select_for_update():
             referral.withdraw(reason=WITHDRAWN_RESOLUTION, at=timezone.now())
             referral.save(update_fields=["status", "decline_reason", "updated_at"])
+            referral_changed(referral=referral, now=referral.updated_at)
     refresh_patient_status(patient)

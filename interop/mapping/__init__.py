@@ -1,0 +1,2 @@
+"""FHIR R4 mapping of Crossroad, one module per resource family (SPEC "Hospital
+interoperability")."""
