@@ -238,7 +238,11 @@ def test_two_beats_send_no_reminder_digest_escalation_or_hourly_run_twice(team):
         lambda: schedule.evaluate_time_rules(now=now), lambda: schedule.evaluate_time_rules(now=now)
     )
     at_once(lambda: schedule.send_reminders(now=now), lambda: schedule.send_reminders(now=now))
-    at_once(schedule.send_daily_digests, schedule.send_daily_digests)
+    digest_hour = now.replace(hour=8, minute=30)  # the team's digest hour (08:00 UTC by default)
+    at_once(
+        lambda: schedule.send_daily_digests(now=digest_hour),
+        lambda: schedule.send_daily_digests(now=digest_hour),
+    )
     at_once(lambda: escalate_due_alerts(now), lambda: escalate_due_alerts(now))
 
     assert sorted(hourly) == [0, len(patients)]
