@@ -36,6 +36,7 @@ class DiaryRights:
         self.user = user
         self.role = user.role
         self._known: dict[uuid.UUID, Patient] = {}
+        self._asked: set[uuid.UUID] = set()  # ids looked up, found or not
 
     @cached_property
     def links(self) -> dict[uuid.UUID, CaregiverLink]:
@@ -84,8 +85,9 @@ class DiaryRights:
     def know(self, requested: list[Any]) -> None:
         """Load, in one query, the patients a batch names that this user may know."""
         if self.role in (Role.CAREGIVER, Role.CLINICIAN):
-            ids = {pid for pid in map(parse_uuid, requested) if pid is not None} - set(self._known)
+            ids = {pid for pid in map(parse_uuid, requested) if pid is not None} - self._asked
             if ids:
+                self._asked |= ids
                 self._known.update(
                     (p.pk, p) for p in Patient.objects.visible_to(self.user).filter(pk__in=ids)
                 )

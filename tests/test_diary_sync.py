@@ -594,3 +594,12 @@ def test_four_phones_sending_the_same_batch_at_once_create_each_record_exactly_o
     assert {status for outcome in outcomes for *_, status in outcome} <= {"created", "duplicate"}
     for record_type in RECORD_TYPES:
         assert record_type.model.objects.filter(patient=owner).count() == 25
+
+
+def test_a_batch_naming_a_stranger_many_times_looks_them_up_once(api, caregiver, other_patient):
+    stranger = {"patient": str(other_patient.pk)}
+    with CaptureQueriesContext(connection) as queries:
+        response = api(caregiver).post(SYNC, mixed_batch(25, **stranger), format="json")
+
+    assert {r["status"] for r in response.json()["results"]} == {"invalid"}
+    assert len(queries) <= 4  # the user, the patients named, the links; nothing per item
