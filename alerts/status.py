@@ -68,6 +68,7 @@ def refresh_patient_status(patient: Patient) -> PatientStatus:
         default=0,
     )
     values = {
+        "care_team_id": patient.care_team_id,
         "severity_rank": severity_rank,
         "open_urgent": counts["urgent"],
         "open_warning": counts["warning"],

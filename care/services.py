@@ -56,7 +56,7 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
 
 
 def create_patient_status(*, patient: Patient) -> PatientStatus:
-    status = PatientStatus(patient=patient)
+    status = PatientStatus(patient=patient, care_team_id=patient.care_team_id)
     status.refresh_triage_key(patient)
     status.save()
     return status
@@ -71,10 +71,13 @@ def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
     shared = {k: v for k, v in data.items() if k in ("timezone", "language")}
     if shared and patient.user_id:
         User.objects.filter(pk=patient.user_id).update(**shared)
-    if "display_name" in data:
-        status, _ = PatientStatus.objects.get_or_create(patient=patient)
+    if "display_name" in data or "care_team" in data:
+        status, _ = PatientStatus.objects.get_or_create(
+            patient=patient, defaults={"care_team_id": patient.care_team_id}
+        )
+        status.care_team_id = patient.care_team_id  # the triage index is by team
         status.refresh_triage_key(patient)
-        status.save(update_fields=["triage_key", "updated_at"])
+        status.save(update_fields=["care_team", "triage_key", "updated_at"])
     return patient
 
 

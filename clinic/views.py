@@ -6,17 +6,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, user_passes_test
-from django.core.paginator import Paginator
-from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
 
 from alerts import services as alert_services
 from alerts.models import Alert, ReferralRecommendation
 from alerts.texts import RULE_LABELS
 from care.access import audit_read
 from care.models import Patient, Role
+from care.views import TriagePagination
 from clinic.charts import pain_chart
 from clinic.forms import AcknowledgeForm, ClinicianLoginForm, ResolveForm
 from diary.summary import daily_summary
@@ -35,20 +37,22 @@ class LoginView(auth_views.LoginView):
 @login_required(login_url="clinic:login")
 @clinician_required
 def triage(request):
-    patients = (
-        Patient.objects.visible_to(request.user)
-        .select_related("status", "care_team")
-        .order_by(
-            Coalesce("status__severity_rank", 0).desc(),
-            Coalesce("status__referral_rank", 0).desc(),
-            "status__oldest_unresolved_at",
-            "display_name",
-            "id",
+    # The API's list and its keyset cursor: a page is one range of the (care_team,
+    # triage_key) index however large the team, where a page number needed a count and
+    # an offset through the whole team.
+    pager = TriagePagination()
+    try:
+        page = pager.paginate_queryset(
+            Patient.objects.in_triage_order(request.user).select_related("care_team"), Request(request)
         )
-    )
-    page = Paginator(patients, 50).get_page(request.GET.get("page"))
+    except NotFound:
+        raise Http404 from None
     audit_read(request, [p.pk for p in page], 200)
-    return render(request, "clinic/triage.html", {"page": page})
+    links = {
+        "next_url": pager.link("after", page[-1]) if pager.has_next and page else None,
+        "previous_url": pager.link("before", page[0]) if pager.has_previous and page else None,
+    }
+    return render(request, "clinic/triage.html", {"page": page, **links})
 
 
 @login_required(login_url="clinic:login")

@@ -102,3 +102,30 @@ def test_acknowledging_twice_from_two_tabs_says_so_instead_of_failing(client, cl
     assert response.status_code == 200
     assert "Only an open alert can be acknowledged" in response.content.decode()
     assert alert.events.filter(kind="acknowledged").count() == 1
+
+
+def test_the_triage_page_pages_through_a_large_team_with_next_and_previous(client, clinician, team):
+    import re
+
+    for n in range(55):
+        PatientFactory(care_team=team, display_name=f"Paziente {n:02d}")
+    login(client, clinician)
+
+    def names(html: str) -> list[str]:
+        return re.findall(r">(Paziente \d\d)</a>", html)
+
+    first = client.get("/clinic/").content.decode()
+    assert names(first) == [f"Paziente {n:02d}" for n in range(50)]
+    assert "Previous" not in first
+    next_url = re.search(r'href="([^"]*cursor=[^"]*)">Next<', first).group(1).replace("&amp;", "&")
+
+    second = client.get(next_url).content.decode()
+    assert names(second) == [f"Paziente {n:02d}" for n in range(50, 55)]
+    assert ">Next<" not in second
+    previous_url = re.search(r'href="([^"]*)">Previous<', second).group(1).replace("&amp;", "&")
+    assert names(client.get(previous_url).content.decode()) == names(first)
+
+
+def test_a_forged_triage_cursor_is_a_404(client, clinician, patient):
+    login(client, clinician)
+    assert client.get("/clinic/?cursor=bm90LWEtY3Vyc29y").status_code == 404

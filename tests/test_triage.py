@@ -80,7 +80,8 @@ def test_following_next_walks_every_patient_once_even_with_more_than_a_thousand_
         for n in range(1100)
     )
     PatientStatus.objects.bulk_create(
-        PatientStatus(patient=p, triage_key=triage_key(0, 0, None, p.display_name, p.pk)) for p in patients
+        PatientStatus(patient=p, care_team=team, triage_key=triage_key(0, 0, None, p.display_name, p.pk))
+        for p in patients
     )
     client = api(clinician)
     seen, url = [], "/api/v1/patients/?page_size=100"
