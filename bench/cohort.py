@@ -42,6 +42,7 @@ import triage  # its generators (CHECKINS_SQL, ALERTS_SQL, REFERRALS_SQL) and na
 TEAM_ZONES = ("Europe/Rome", "Europe/Rome", "Europe/London", "Europe/Rome", "America/New_York")
 TEAM_SIZE = 5000
 NURSE_PASSWORD = "soak-nurse-password-9c1e"  # noqa: S105 - a bench database only
+WEBHOOK_SECRET = "soak-webhook-secret"  # noqa: S105 - the soak's own receiver on loopback
 STATUS_FIELDS = (*triage.STATUS_FIELDS, "care_team_id")
 
 MEDICATIONS_SQL = """
@@ -129,9 +130,7 @@ def load_cohort(
             TeamMembership.objects.create(team=team, user=user, team_role=role)
             if role == TeamRole.NURSE:
                 nurses.append({"username": user.username, "id": str(user.pk), "team": str(team.pk)})
-        EscalationPolicy.objects.create(
-            team=team, webhook_url=webhook_url, webhook_secret="soak-webhook-secret"
-        )
+        EscalationPolicy.objects.create(team=team, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET)
     timings: dict[str, float] = {}
     with benchlib.pg_connect(database) as conn:
         conn.execute("SET maintenance_work_mem = '512MB'")
