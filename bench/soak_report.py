@@ -229,7 +229,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     t = [s["t"] for s in samples]
     made = []
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, height_ratios=(3, 1))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, height_ratios=(3, 1))
     for name, points in history(out, started).items():
         xs = [p[0] for p in points if p[2] is not None]
         top.plot(xs, [p[2] for p in points if p[2] is not None], label=f"{name} p95")
@@ -243,7 +243,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     top.set_yscale("log")
     top.set_ylabel("response time, ms (Locust, last 10 s)")
     top.set_title(f"Latency over time: {title}")
-    top.legend(fontsize=7, loc="upper left")
+    top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     mark_chaos(top, events, True)
     bottom.plot(t, [s.get("load_1m") for s in samples], color="black")
     bottom.set_ylabel("load (1 min)")
@@ -254,7 +254,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     fig.savefig(made[-1], dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = plt.subplots(figsize=(12, 4.5))
     for field, label in (
         ("evaluation_requests", "evaluation backlog (EvaluationRequest rows)"),
         ("outbox_pending", "outbox backlog (pending/sending notifications)"),
@@ -265,7 +265,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     ax.set_ylabel("rows / messages")
     ax.set_xlabel("seconds from the start of the load")
     ax.set_title(f"Backlogs over time: {title}")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     mark_chaos(ax, events, True)
     fig.tight_layout()
     made.append(out / "backlogs.png")
@@ -273,7 +273,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     plt.close(fig)
 
     flags = [f for f in summary["reconciliation"]["red_flags"] if f.get("sync_to_webhook_s") is not None]
-    fig, ax = plt.subplots(figsize=(10, 3.8))
+    fig, ax = plt.subplots(figsize=(12, 3.8))
     ax.scatter(
         [f["t_first"] for f in flags], [f["sync_to_webhook_s"] for f in flags], s=14, label="sync → webhook"
     )
@@ -288,7 +288,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     ax.set_ylabel("seconds")
     ax.set_xlabel("seconds from the start of the load (first attempt of the sync)")
     ax.set_title(f"Red flag → notification: {title}")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     mark_chaos(ax, events, True)
     fig.tight_layout()
     made.append(out / "redflags.png")
