@@ -665,10 +665,18 @@ DIARY_TABLES = {
 }
 
 
-def settle(args, started: float, receiver: Receiver) -> float | None:
+def settle(args, stack: Stack) -> float | None:
     """Wait until nothing is left to do: no evaluation request, no pending or sending
-    notification, no due escalation, an empty broker queue. Returns the seconds it took."""
+    notification, no due escalation, an empty broker queue (the hourly run done). Returns
+    the seconds it took, None if not within --settle."""
     began = time.time()
+
+    def queued() -> int:
+        try:
+            client = stack.redis_client()
+            return client.llen("celery") + client.hlen("unacked")
+        except Exception:
+            return -1
     with benchlib.pg_connect(args.database, autocommit=True) as conn:
         while time.time() - began < args.settle:
             left = conn.execute(
@@ -676,7 +684,7 @@ def settle(args, started: float, receiver: Receiver) -> float | None:
                 "(SELECT count(*) FROM alerts_notification WHERE status IN ('pending', 'sending')), "
                 "(SELECT count(*) FROM alerts_alert WHERE status = 'open' AND escalation_due_at <= now())"
             ).fetchone()
-            if not any(left):
+            if not any(left) and queued() == 0:
                 return time.time() - began
             time.sleep(2)
     return None
@@ -924,7 +932,7 @@ def main() -> int:
         log("load finished; waiting for the system to settle")
         chaos.join(timeout=max(0, started + max([s for s, _ in args.steps] + [0]) + 200 - time.time()))
         chaos.stopping.set()
-        settled = settle(args, started, receiver)
+        settled = settle(args, stack)
         settled_at = time.time() - started
         log(f"settled in {settled:.0f} s" if settled is not None else "did NOT settle")
         time.sleep(SAMPLE_SECONDS)
