@@ -677,6 +677,7 @@ def settle(args, stack: Stack) -> float | None:
             return client.llen("celery") + client.hlen("unacked")
         except Exception:
             return -1
+
     with benchlib.pg_connect(args.database, autocommit=True) as conn:
         while time.time() - began < args.settle:
             left = conn.execute(

@@ -31,7 +31,7 @@ QUERIES = {
         ORDER BY COALESCE(s.severity_rank, 0) DESC, COALESCE(s.referral_rank, 0) DESC,
                  s.oldest_unresolved_at, p.display_name, p.id LIMIT 50""",
     "clinic before: its COUNT for the page number": f"""
-        SELECT count(*) FROM care_patient p WHERE p.care_team_id IN ({TEAMS})""",
+        SELECT count(*) FROM care_patient p WHERE p.care_team_id IN ({TEAMS})""",  # noqa: S608 - fixed text
     "after (API and clinic): status.care_team_id = team ORDER BY triage_key": f"""
         {SELECT} FROM care_patient p JOIN care_patientstatus s ON s.patient_id = p.id
         WHERE p.care_team_id IN ({TEAMS}) AND s.care_team_id IN (%(team)s)
@@ -57,19 +57,24 @@ def explain(conn, query: str, params: dict, runs: int = 7) -> tuple[float, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", default="crossroad_soak")
     args = parser.parse_args()
     with benchlib.pg_connect(args.database) as conn:
         user, team = conn.execute(
             "SELECT user_id, team_id FROM care_teammembership WHERE team_role = 'nurse' ORDER BY team_id LIMIT 1"
         ).fetchone()
-        size = conn.execute("SELECT count(*) FROM care_patient WHERE care_team_id = %s", (team,)).fetchone()[0]
+        size = conn.execute("SELECT count(*) FROM care_patient WHERE care_team_id = %s", (team,)).fetchone()[
+            0
+        ]
         total = conn.execute("SELECT count(*) FROM care_patient").fetchone()[0]
         keys = [
             r[0]
             for r in conn.execute(
-                "SELECT triage_key FROM care_patientstatus WHERE care_team_id = %s ORDER BY triage_key", (team,)
+                "SELECT triage_key FROM care_patientstatus WHERE care_team_id = %s ORDER BY triage_key",
+                (team,),
             ).fetchall()
         ]
         params = {"user": user, "team": team, "after": keys[len(keys) * 9 // 10]}
