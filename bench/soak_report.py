@@ -65,19 +65,24 @@ def recovery(samples: list[dict], events: list[dict], field: str) -> list[tuple[
     return found
 
 
-def hourly_duration(samples: list[dict], events: list[dict]) -> tuple[float | None, float | None]:
-    """Seconds from sending the hourly run until none of its chunks is left in the broker."""
+def hourly_duration(samples: list[dict], events: list[dict]) -> tuple[float | None, float | None, str]:
+    """Seconds from sending the hourly run until none of its chunks is left in the broker,
+    the most chunks seen, and what ended it ("done", "lost" when a Redis stop emptied
+    the broker first, or "unfinished")."""
     sent = next((e["start"] for e in events if e["step"] == "hourly_run"), None)
     if sent is None:
-        return None, None
+        return None, None, "not sent"
     later = [s for s in samples if s["t"] >= sent and s.get("scheduled_chunks") is not None]
     peak = max((s["scheduled_chunks"] for s in later), default=0)
+    stops = [e["start"] for e in events if e["step"] == "redis_stop" and e["start"] >= sent]
     seen = False
     for s in later:
         seen = seen or s["scheduled_chunks"] > 0
         if seen and s["scheduled_chunks"] == 0:
-            return s["t"] - sent, peak
-    return None, peak
+            if any(stop <= s["t"] for stop in stops):
+                return min(stops) - sent, peak, "lost"
+            return s["t"] - sent, peak, "done"
+    return None, peak, "unfinished"
 
 
 def markdown(summary: dict) -> str:
@@ -116,14 +121,15 @@ def markdown(summary: dict) -> str:
     ob = recovery(samples, events, "outbox_pending")
     for (step, peak, back), (_, opeak, oback) in zip(ev, ob, strict=True):
         lines.append(f"| {step} | {fmt(peak)} | {fmt(back, 0)} | {fmt(opeak)} | {fmt(oback, 0)} |")
-    duration, peak = hourly_duration(samples, events)
-    lines += [
-        "",
-        f"Hourly scheduled rules: {fmt(peak)} chunk messages at most in the broker; all consumed "
-        f"{fmt(duration, 0)} s after the run was sent"
-        + (" (not finished within the run and settling)" if duration is None else "")
-        + ".",
-    ]
+    duration, peak, outcome = hourly_duration(samples, events)
+    ended = {
+        "done": f"all consumed {fmt(duration, 0)} s after the run was sent",
+        "lost": f"the chunks still queued were LOST when Redis stopped, {fmt(duration, 0)} s after the run was "
+        "sent (no persistence; nothing re-sends them before the next hour)",
+        "unfinished": "not finished within the run and settling",
+        "not sent": "not sent",
+    }[outcome]
+    lines += ["", f"Hourly scheduled rules: {fmt(peak)} chunk messages at most in the broker; {ended}."]
     flags = r["red_flags"]
     latencies = [f["sync_to_webhook_s"] for f in flags if f.get("sync_to_webhook_s") is not None]
     calm = [
