@@ -183,9 +183,10 @@ def history(out: Path, started: float) -> dict[str, list[tuple[float, float | No
 
             def number(text: str) -> float | None:
                 try:
-                    return float(text)
+                    value = float(text)
                 except ValueError:
                     return None
+                return value or None  # 0: no request of that name in Locust's window
 
             series.setdefault(row["Name"], []).append(
                 (float(row["Timestamp"]) - started, number(row["50%"]), number(row["95%"]))
