@@ -108,3 +108,18 @@ def test_the_next_link_carries_no_patient_name(api, clinician, team):
     assert "anna" not in decoded.lower()
     assert "616e6e61" not in decoded  # nor the name's hex
     assert api(clinician).get(page["next"]).json()["results"][0]["display_name"] == "Maria Rossi"
+
+
+def test_a_patient_moved_to_another_team_leaves_one_triage_list_for_the_other(
+    api, clinician, team, other_team, other_team_clinician
+):
+    from care import services
+
+    patient = PatientFactory(care_team=team, display_name="Moving Patient")
+    services.update_patient(patient=patient, data={"care_team": other_team})
+
+    def names(user) -> list[str]:
+        return [row["display_name"] for row in api(user).get("/api/v1/patients/").json()["results"]]
+
+    assert "Moving Patient" not in names(clinician)
+    assert "Moving Patient" in names(other_team_clinician)
