@@ -79,3 +79,21 @@ bench-alert-rate: install
 
 bench-bulk-export: install
 	$(BIN)/python bench/bulk_export.py $(BENCH_ARGS)
+# Soak (bench/soak.py, figures in docs/capacity.md): the production stack (gunicorn, Celery
+# worker and beat, a private redis-server on a free port) on a fresh PostgreSQL database
+# `crossroad_soak`, a Locust morning peak and scripted chaos, then a reconciliation of
+# every record; exits 1 when a check fails. Output in var/soak/<time>/. Options go in
+# SOAK_ARGS, e.g. `make soak SOAK_ARGS="--patients 20000 --minutes 5"`; `--help` lists
+# them. The full run restarts the machine's PostgreSQL (chaos step pg_restart): on a
+# shared machine, say so first or pass --chaos without it. `make soak-smoke` is CI's:
+# 300 patients, one minute, the Celery worker SIGKILLed once.
+.PHONY: soak soak-smoke bench-deps
+
+bench-deps: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+
+soak: bench-deps
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+soak-smoke: bench-deps
+	$(BIN)/python bench/soak.py --smoke --database crossroad_soak_smoke $(SOAK_ARGS)

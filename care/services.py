@@ -58,10 +58,12 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
 
 def save_patient_status(*, patient: Patient, values: dict[str, Any] | None = None) -> PatientStatus:
     """The one writer of the triage row: the alerts app hands in what it computed from
-    alerts, referrals and the diary (alerts.status); the sort key is derived here, always.
+    alerts, referrals and the diary (alerts.status); the team and the sort key are derived
+    here, always.
 
     With every input of the key handed in, one UPDATE; otherwise the row is read first."""
-    values = values or {}
+    # The triage list reads the rows of a team in key order (the care_team, triage_key index).
+    values = {**(values or {}), "care_team_id": patient.care_team_id}
     if set(PatientStatus.KEY_FIELDS) <= set(values):
         status = PatientStatus(patient=patient, **values)
         status.refresh_triage_key(patient)
@@ -86,7 +88,7 @@ def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
     shared = {k: v for k, v in data.items() if k in ("timezone", "language")}
     if shared and patient.user_id:
         User.objects.filter(pk=patient.user_id).update(**shared)
-    if "display_name" in data:
+    if "display_name" in data or "care_team" in data:
         save_patient_status(patient=patient)
     return patient
 

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -17,7 +15,7 @@ from backend.errors import ERROR_RESPONSES, detail_response
 from backend.pagination import CursorPagination, KeysetPagination
 from care import services, vapid
 from care.access import AuditedReadMixin, CanChangePatient, IsClinician, visible_patient
-from care.models import NO_UNRESOLVED_ALERT, CaregiverLink, Patient, Role, TeamMembership
+from care.models import CaregiverLink, Patient, Role, TeamMembership
 from care.serializers import (
     CaregiverLinkSerializer,
     DeviceRemovalSerializer,
@@ -157,17 +155,9 @@ class PatientViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Patient.objects.none()
-        patients = Patient.objects.visible_to(self.request.user)
         if self.is_triage():
-            # A patient made outside the write paths (the admin) may have no status row
-            # yet: they sort last, as "nothing unresolved", by id.
-            patients = patients.select_related("status").annotate(
-                triage=Coalesce(
-                    "status__triage_key",
-                    Concat(Value(f"32{NO_UNRESOLVED_ALERT:012d}{'f' * 200}"), Cast("id", CharField())),
-                )
-            )
-        return patients
+            return Patient.objects.in_triage_order(self.request.user)
+        return Patient.objects.visible_to(self.request.user)
 
     def get_serializer_class(self):
         if getattr(self, "swagger_fake_view", False):

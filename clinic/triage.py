@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -100,14 +99,9 @@ def triage(request):
     teams = [m.team for m in TeamMembership.objects.filter(user=request.user).select_related("team")]
     form = TriageFilterForm(request.GET or None, teams=teams)
     data = form.cleaned_data if form.is_valid() else {}
-    patients = filtered(Patient.objects.visible_to(request.user), data).select_related("status", "care_team")
-    patients = patients.order_by(
-        Coalesce("status__severity_rank", 0).desc(),
-        Coalesce("status__referral_rank", 0).desc(),
-        "status__oldest_unresolved_at",
-        "display_name",
-        "id",
-    )
+    # The API's triage order, read along the (care_team, triage_key) index.
+    patients = filtered(Patient.objects.in_triage_order(request.user), data).select_related("care_team")
+    patients = patients.order_by("triage")
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     recent = recent_day_pain(list(page))
     rows = []

@@ -58,7 +58,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     def status(self, create, extracted, **kwargs):
         # Like care.services.create_patient: every patient has a triage row.
         if create:
-            row = PatientStatus(patient=self)
+            row = PatientStatus(patient=self, care_team_id=self.care_team_id)
             row.refresh_triage_key(self)
             row.save()
 

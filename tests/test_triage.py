@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from care import services
 from care.models import Patient, PatientStatus, triage_key
 from tests.factories import PatientFactory
 
@@ -53,8 +54,9 @@ def test_triage_puts_urgent_then_warnings_then_referrals_first(
     assert rows[2]["last_checkin_at"] is not None
 
 
-# A triage page: the user, the page of patients with their status rows, the audit row.
-TRIAGE_PAGE_QUERIES = 3
+# A triage page: the user, the clinician's team ids (so that the page is one range of the
+# (care_team, triage_key) index), the page of patients with their status rows, the audit.
+TRIAGE_PAGE_QUERIES = 4
 
 
 def test_a_triage_page_costs_the_same_queries_for_5_or_40_patients(
@@ -83,7 +85,8 @@ def test_following_next_walks_every_patient_once_even_with_more_than_a_thousand_
         for n in range(1100)
     )
     PatientStatus.objects.bulk_create(
-        PatientStatus(patient=p, triage_key=triage_key(0, 0, None, p.display_name, p.pk)) for p in patients
+        PatientStatus(patient=p, care_team=team, triage_key=triage_key(0, 0, None, p.display_name, p.pk))
+        for p in patients
     )
     client = api(clinician)
     seen, url = [], "/api/v1/patients/?page_size=100"
@@ -110,3 +113,17 @@ def test_the_next_link_carries_no_patient_name(api, clinician, team):
     assert "anna" not in decoded.lower()
     assert "616e6e61" not in decoded  # nor the name's hex
     assert api(clinician).get(page["next"]).json()["results"][0]["display_name"] == "Maria Rossi"
+
+
+def test_a_patient_moved_to_another_team_leaves_one_triage_list_for_the_other(
+    api, clinician, team, other_team, other_team_clinician
+):
+
+    patient = PatientFactory(care_team=team, display_name="Moving Patient")
+    services.update_patient(patient=patient, data={"care_team": other_team})
+
+    def names(user) -> list[str]:
+        return [row["display_name"] for row in api(user).get("/api/v1/patients/").json()["results"]]
+
+    assert "Moving Patient" not in names(clinician)
+    assert "Moving Patient" in names(other_team_clinician)
