@@ -370,3 +370,23 @@ class ClockRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} for {self.period}"
+
+
+class ClockChunk(models.Model):
+    """One task's share of a ClockRun: its patients, and whether it was sent and done. A
+    chunk the broker lost (a Redis restart drops its queue) or that failed (a PostgreSQL
+    restart) is sent again by the next tick; chunks are idempotent."""
+
+    run = models.ForeignKey(ClockRun, on_delete=models.CASCADE, related_name="chunks")
+    patient_ids = models.JSONField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Consumed by the tick's re-send (alerts.schedule.evaluate_time_rules).
+            models.Index(fields=["run"], condition=Q(done_at__isnull=True), name="clock_chunk_not_done")
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk of {self.run} ({len(self.patient_ids)} patients)"

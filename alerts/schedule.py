@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from alerts import dispatch, engine
 from alerts.actions.escalation import tier_recipients
 from alerts.actions.evaluation import evaluate_patient
-from alerts.models import Alert, ClockRun, EscalationPolicy, Notification
+from alerts.models import Alert, ClockChunk, ClockRun, EscalationPolicy, Notification
 from alerts.rules import SCHEDULED_RULES, default_params
 from care.models import CareTeam, Patient, Role
 from diary.days import missed_days
@@ -28,33 +28,54 @@ DEFAULT_REMINDER_TIME = time(18, 0)
 
 # Patients per task of the hourly run: each chunk finishes well within the time limit.
 SCHEDULED_CHUNK = 200
+# A chunk sent this long ago and not done was lost or failed: the next tick sends it again.
+CHUNK_RESEND_AFTER = timedelta(minutes=5)
 
 
 def evaluate_time_rules(now: datetime | None = None) -> int:
     """Rules whose window closes with time (missed diary, pump refill) need no new record.
 
-    Once an hour: beat ticks every few minutes and the first tick of the hour claims it
-    (ClockRun), so an hour whose tick the broker lost is caught up minutes later, and two
-    beats run it once. The cohort is split into chunks, one task each, so a large one never
-    hits a time limit; a chunk the broker refuses gives the claim back for the next tick
-    (chunks are idempotent). Returns the patients handed out."""
+    Once an hour, durably: beat ticks every few minutes; the first tick of the hour claims
+    it (ClockRun) and writes its chunks (ClockChunk, 200 patients each, one task each, on
+    the clock queue so that red flags never wait behind them); every tick sends again the
+    chunks of the hour not done a while after they were sent (lost with a broker restart,
+    failed with a database restart), or never sent (the broker was down). Two beats run
+    the hour once. Returns the patients handed out by this tick."""
     now = now or timezone.now()
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    claim, claimed = ClockRun.objects.get_or_create(job="scheduled-rules", period=hour)
-    if not claimed:
-        return 0
-    patients = list(
-        Patient.objects.filter(activated_at__isnull=False, withdrawn_at__isnull=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+    run, claimed = ClockRun.objects.get_or_create(
+        job="scheduled-rules", period=now.replace(minute=0, second=0, microsecond=0)
     )
-    for start in range(0, len(patients), SCHEDULED_CHUNK):
-        chunk = [str(pk) for pk in patients[start : start + SCHEDULED_CHUNK]]
-        if not dispatch.enqueue(dispatch.EVALUATE_SCHEDULED_CHUNK, chunk, skip_when_broker_down=False):
-            claim.delete()
-            logger.warning("hourly rules: the broker refused a chunk; the next tick runs the hour again")
-            return start
-    return len(patients)
+    if claimed:
+        patients = [
+            str(pk)
+            for pk in Patient.objects.filter(activated_at__isnull=False, withdrawn_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        ]
+        ClockChunk.objects.bulk_create(
+            ClockChunk(run=run, patient_ids=patients[start : start + SCHEDULED_CHUNK])
+            for start in range(0, len(patients), SCHEDULED_CHUNK)
+        )
+    stale = now - CHUNK_RESEND_AFTER
+    due = run.chunks.filter(done_at__isnull=True).filter(Q(sent_at__isnull=True) | Q(sent_at__lt=stale))
+    handed = 0
+    for chunk in due.only("pk", "patient_ids"):
+        if not dispatch.enqueue(dispatch.EVALUATE_SCHEDULED_CHUNK, chunk.pk, skip_when_broker_down=False):
+            logger.warning("hourly rules: the broker is down; the next tick sends the rest")
+            break
+        ClockChunk.objects.filter(pk=chunk.pk).update(sent_at=now)
+        handed += len(chunk.patient_ids)
+    return handed
+
+
+def evaluate_chunk(chunk_id: int) -> int:
+    """One chunk of the hourly run, at most once to completion (a re-sent copy finds it done)."""
+    chunk = ClockChunk.objects.filter(pk=chunk_id, done_at__isnull=True).first()
+    if chunk is None:
+        return 0
+    written = evaluate_scheduled(chunk.patient_ids)
+    ClockChunk.objects.filter(pk=chunk_id).update(done_at=timezone.now())
+    return written
 
 
 def evaluate_scheduled(patient_ids: list[str]) -> int:

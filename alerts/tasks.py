@@ -47,8 +47,8 @@ def evaluate_scheduled_rules() -> int:
 
 
 @shared_task(acks_late=True)
-def evaluate_scheduled_chunk(patient_ids: list[str]) -> int:
-    return schedule.evaluate_scheduled(patient_ids)
+def evaluate_scheduled_chunk(chunk_id: int) -> int:
+    return schedule.evaluate_chunk(chunk_id)
 
 
 @shared_task

@@ -14,6 +14,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -279,6 +280,12 @@ else:
     # A task must be acknowledged within this many seconds or Redis hands it out again.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The hourly run's chunks go to a queue of their own, so that a red flag's evaluation and
+# its notifications never wait behind them; a worker consumes both unless told otherwise
+# (`-Q celery` and `-Q clock` split them over two workers).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("clock", routing_key="clock"))
+CELERY_TASK_ROUTES = {"alerts.tasks.evaluate_scheduled_chunk": {"queue": "clock"}}
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

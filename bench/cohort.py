@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import benchlib
-import triage  # its generators (CHECKINS_SQL, ALERTS_SQL, REFERRALS_SQL) and names
+import cohort_sql as triage  # the generators (CHECKINS_SQL, ALERTS_SQL, REFERRALS_SQL) and names
 
 # Each team in one zone, as a clinic is; most teams in Europe/Rome, so the morning peak
 # of the cohort is Rome's 09:00-10:00 (see peak_hour_rate).
@@ -48,11 +48,11 @@ STATUS_FIELDS = (*triage.STATUS_FIELDS, "care_team_id")
 MEDICATIONS_SQL = """
 INSERT INTO diary_medicationdose (id, patient_id, reported_by_id, reporter_role, timezone, local_date,
     created_at, updated_at, late, status, retracted_reason, version, fingerprint, ingest_key, taken_at,
-    drug, dose, unit, route, kind, mme, mme_note)
+    drug, dose, unit, route, kind, mme, mme_note, change_seq)
 SELECT gen_random_uuid(), x.id, x.user_id, 'patient', x.timezone, (x.at AT TIME ZONE x.timezone)::date,
        x.at + interval '3 minutes', x.at + interval '3 minutes', false, 'active', '', 1,
        md5(random()::text) || md5(random()::text), NULL, x.at, 'oxycodone', x.dose, 'mg', 'oral',
-       'scheduled', x.dose * 1.5, ''
+       'scheduled', x.dose * 1.5, '', 0
 FROM (
     SELECT p.id, p.user_id, p.timezone, ((current_date - d) + h) AT TIME ZONE p.timezone AS at,
            CASE WHEN p.baseline_mme >= 90 THEN 20 ELSE 10 END AS dose
@@ -66,10 +66,10 @@ WHERE x.at < now() - interval '10 minutes'
 BOLUSES_SQL = """
 INSERT INTO diary_ptabolus (id, patient_id, reported_by_id, reporter_role, timezone, local_date, created_at,
     updated_at, late, status, retracted_reason, version, fingerprint, ingest_key, occurred_at, outcome, dose,
-    unit, pain_before, pain_after, source)
+    unit, pain_before, pain_after, source, change_seq)
 SELECT gen_random_uuid(), x.id, x.user_id, 'patient', x.timezone, (x.at AT TIME ZONE x.timezone)::date,
        x.at + interval '1 hour', x.at + interval '1 hour', false, 'active', '', 1,
-       md5(random()::text) || md5(random()::text), NULL, x.at, 'delivered', 0.05, 'ml', NULL, NULL, 'pump_log'
+       md5(random()::text) || md5(random()::text), NULL, x.at, 'delivered', 0.05, 'ml', NULL, NULL, 'pump_log', 0
 FROM (
     SELECT p.id, p.user_id, p.timezone,
            ((current_date - d) + time '06:00') AT TIME ZONE p.timezone + k * interval '5 hours' AS at
@@ -82,11 +82,11 @@ WHERE x.at < now() - interval '2 hours'
 ADVERSE_EFFECTS_SQL = """
 INSERT INTO diary_adverseeffect (id, patient_id, reported_by_id, reporter_role, timezone, local_date,
     created_at, updated_at, late, status, retracted_reason, version, fingerprint, ingest_key, recorded_at,
-    effect, grade, suspected_drug, limits_daily_activities, note)
+    effect, grade, suspected_drug, limits_daily_activities, note, change_seq)
 SELECT gen_random_uuid(), x.id, x.user_id, 'patient', x.timezone, (x.at AT TIME ZONE x.timezone)::date,
        x.at + interval '2 minutes', x.at + interval '2 minutes', false, 'active', '', 1,
        md5(random()::text) || md5(random()::text), NULL, x.at, 'constipation', 1 + floor(random() * 2)::int,
-       'oxycodone', false, ''
+       'oxycodone', false, '', 0
 FROM (
     SELECT p.id, p.user_id, p.timezone, random() AS draw,
            ((current_date - d) + time '09:10') AT TIME ZONE p.timezone AS at

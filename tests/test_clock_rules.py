@@ -16,12 +16,13 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from celery import current_app
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alerts import engine, schedule
 from alerts.actions.escalation import escalate_due_alerts
-from alerts.models import Alert, AlertRuleConfig, ClockRun, Notification
+from alerts.models import Alert, AlertRuleConfig, ClockChunk, ClockRun, Notification
 from alerts.rules import SCHEDULED_RULES
 from care.models import Device, Patient, PatientStatus, TeamRole, User
 from diary.services import build_record, store_records
@@ -182,13 +183,42 @@ def test_an_hour_whose_tick_the_broker_refused_is_caught_up_by_the_next_tick(coh
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     with mock.patch("celery.app.task.Task.apply_async", side_effect=ConnectionError("broker down")):
         assert schedule.evaluate_time_rules(now=hour) == 0
-    assert not ClockRun.objects.exists()  # the claim was given back
+    assert ClockChunk.objects.filter(sent_at__isnull=True).count() == 1  # claimed, written, unsent
     assert not Alert.objects.exists()
 
     assert schedule.evaluate_time_rules(now=hour + timedelta(minutes=5)) == len(cohort)
     assert Alert.objects.count() == 4
     assert schedule.evaluate_time_rules(now=hour + timedelta(minutes=10)) == 0  # the hour is done
     assert ClockRun.objects.get().period == hour
+    assert not ClockChunk.objects.filter(done_at__isnull=True).exists()
+
+
+def test_a_chunk_the_broker_lost_is_sent_again_by_a_later_tick(cohort):
+    """A Redis restart drops the queued chunks; a chunk whose task failed (the database
+    restarted under it) is as good as lost. Neither needs a person."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with mock.patch("celery.app.task.Task.apply_async"):  # published, then lost with the broker
+        assert schedule.evaluate_time_rules(now=hour) == len(cohort)
+    assert not Alert.objects.exists()
+
+    assert schedule.evaluate_time_rules(now=hour + timedelta(minutes=2)) == 0  # may still be queued
+    assert schedule.evaluate_time_rules(now=hour + timedelta(minutes=6)) == len(cohort)
+    assert Alert.objects.count() == 4
+    [chunk] = ClockChunk.objects.all()
+    assert schedule.evaluate_chunk(chunk.pk) == 0  # a late copy of the lost task finds it done
+
+
+def test_the_hourly_chunks_go_to_a_queue_of_their_own_that_a_worker_consumes_by_default():
+    routed = current_app.amqp.router.route({}, "alerts.tasks.evaluate_scheduled_chunk")
+    assert routed["queue"].name == "clock"
+    # A routing key of its own: on a direct exchange a shared key would copy every chunk
+    # into both queues.
+    assert {q.name: q.routing_key for q in current_app.amqp.queues.values()} == {
+        "celery": "celery",
+        "clock": "clock",
+    }
+    assert current_app.amqp.router.route({}, "alerts.tasks.evaluate_patient")["queue"].name == "celery"
+    assert {q.name for q in current_app.amqp.queues.values()} == {"celery", "clock"}
 
 
 def at_once(*jobs: Callable[[], Any]) -> list[Any]:
