@@ -368,9 +368,6 @@ BULK_EXPORT_RETENTION_HOURS = env.int("BULK_EXPORT_RETENTION_HOURS", default=24)
 BULK_EXPORT_TIME_LIMIT_SECONDS = env.int("BULK_EXPORT_TIME_LIMIT_SECONDS", default=3600)
 BULK_EXPORT_HEARTBEAT_TIMEOUT_SECONDS = env.int("BULK_EXPORT_HEARTBEAT_TIMEOUT_SECONDS", default=600)
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
-# Outbound calls to team-configured addresses reach public addresses only; the tests'
-# receivers on 127.0.0.1 need this (never set it in production).
-OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=False)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

@@ -237,6 +237,12 @@ def http_status(port: int, path: str) -> int:
     return status
 
 
+def web_ready(port: int) -> bool:
+    """gunicorn answers and only the worker heartbeat fails: the worker starts after it."""
+    status, body = benchlib.request("GET", port, "/healthz")
+    return status == 200 or (status == 503 and json.loads(body)["failing"] == ["worker"])
+
+
 class Stack:
     """Redis, gunicorn, the Celery worker and beat for the soak's database."""
 
@@ -318,7 +324,7 @@ class Stack:
     def start(self) -> None:
         self.start_redis()
         self.web.start()
-        wait_for(lambda: http_status(self.web_port, "/healthz") == 200, 90, "gunicorn /healthz")
+        wait_for(lambda: web_ready(self.web_port), 90, "gunicorn /healthz")
         self.start_worker()
         self.beat.start()
 
@@ -860,7 +866,7 @@ def main() -> int:
         database=args.database,
         eager=False,
         broker="redis://127.0.0.1:1/0",  # replaced by the private Redis for the servers
-        WEBHOOK_ALLOW_HTTP="true",
+        OUTBOUND_ALLOW_LOOPBACK="true",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
         PUBLIC_URL="http://127.0.0.1",

@@ -115,7 +115,7 @@ def test_escalation_tiers_and_their_validation(client, team_admin, team):
 
 
 def test_the_webhook_gets_a_secret_shown_once_and_rotates(client, team_admin, team, settings):
-    settings.WEBHOOK_ALLOW_HTTP = False
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
     sign_in(client, team_admin)
     page = client.post(
         "/clinic/team/webhook/", {"team": team.pk, "webhook_url": "http://pager.example/x"}
