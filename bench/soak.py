@@ -447,13 +447,10 @@ class Sampler(threading.Thread):
         return totals
 
     def scheduled_chunks(self) -> int | None:
-        """Messages of the hourly run still in the broker (queued or handed out unacked)."""
-        try:
-            client = self.stack.redis_client()
-            messages = client.lrange("celery", 0, -1) + list(client.hvals("unacked"))
-        except Exception:
-            return None
-        return sum(b"evaluate_scheduled_chunk" in m for m in messages)
+        """Chunks of the hourly run not done yet (alerts.models.ClockChunk): the run's state
+        is in the database, so a chunk the broker lost still counts until it is sent again."""
+        rows = self.query("SELECT count(*) FROM alerts_clockchunk WHERE done_at IS NULL")
+        return rows[0][0] if rows else None
 
     def sample(self) -> dict:
         row: dict[str, Any] = {"t": round(time.time() - self.started, 1), "load_1m": os.getloadavg()[0]}

@@ -129,7 +129,7 @@ def markdown(summary: dict) -> str:
         "unfinished": "not finished within the run and settling",
         "not sent": "not sent",
     }[outcome]
-    lines += ["", f"Hourly scheduled rules: {fmt(peak)} chunk messages at most in the broker; {ended}."]
+    lines += ["", f"Hourly scheduled rules: {fmt(peak)} chunks not done at most; {ended}."]
     flags = r["red_flags"]
     latencies = [f["sync_to_webhook_s"] for f in flags if f.get("sync_to_webhook_s") is not None]
     calm = [
@@ -266,7 +266,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
         ("evaluation_requests", "evaluation backlog (EvaluationRequest rows)"),
         ("outbox_pending", "outbox backlog (pending/sending notifications)"),
         ("queue", "broker queue (messages)"),
-        ("scheduled_chunks", "hourly-run chunks in the broker"),
+        ("scheduled_chunks", "hourly-run chunks not done"),
     ):
         ax.plot(t, [s.get(field) if s.get(field) is not None else float("nan") for s in samples], label=label)
     ax.set_ylabel("rows / messages")
