@@ -82,6 +82,8 @@ def hourly_duration(samples: list[dict], events: list[dict]) -> tuple[float | No
             if any(stop <= s["t"] for stop in stops):
                 return min(stops) - sent, peak, "lost"
             return s["t"] - sent, peak, "done"
+    if later and peak == 0:  # done before the first sample after it was sent
+        return later[0]["t"] - sent, peak, "done"
     return None, peak, "unfinished"
 
 

@@ -47,3 +47,9 @@ def test_an_hourly_run_consumed_by_the_worker_is_done_and_one_emptied_by_a_redis
     assert soak_report.hourly_duration(drained, [hourly, stop]) == (45, 250, "lost")
     unfinished = samples({30: {"scheduled_chunks": 250}, 60: {"scheduled_chunks": 100}})
     assert soak_report.hourly_duration(unfinished, [hourly]) == (None, 250, "unfinished")
+
+
+def test_an_hourly_run_done_between_two_samples_is_done_by_the_first_sample_after_it():
+    quick = samples({30: {"scheduled_chunks": 0}, 60: {"scheduled_chunks": 0}})
+    hourly = {"step": "hourly_run", "start": 25, "end": 25}
+    assert soak_report.hourly_duration(quick, [hourly]) == (5, 0, "done")
