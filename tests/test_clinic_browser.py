@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,12 @@ from pypdf import PdfReader
 
 from alerts.models import Alert, EscalationPolicy, ReferralRecommendation
 from tests.alerts_helpers import nurse_of, post_days
+from tests.browser import CHROMEDRIVER, CHROMIUM, start_chromium
 from tests.clinic_helpers import post_red_flag
 from tests.clinic_signin import authenticator_for, current_code
 from tests.conftest import IN_CI
 from tests.factories import PASSWORD, ClinicianFactory, PatientFactory
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "var/screenshots")) / "clinic"
 DESKTOP, PHONE = (1024, 768), (390, 844)
@@ -42,30 +40,12 @@ def downloads(tmp_path):
 
 @pytest.fixture
 def browser(downloads):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--lang=en-GB",
-        f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    driver = start_chromium(
+        window=DESKTOP,
+        prefs={"download.default_directory": str(downloads), "download.prompt_for_download": False},
+        browser_log=True,
     )
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.implicitly_wait(20)  # a shared, loaded machine: generous, never a fixed sleep
     yield driver

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -26,12 +25,11 @@ from alerts.models import Alert, Notification
 from care import services
 from care.models import Role, User
 from diary.models import CheckIn
+from tests.browser import CHROMEDRIVER, CHROMIUM, start_chromium
 from tests.conftest import IN_CI, client_for, needs_service
 from tests.factories import PASSWORD, CaregiverLinkFactory, ClinicianFactory, PatientFactory
 from tests.reliability_helpers import database_url, postgres_in_use, wait_until
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "var/screenshots")) / "app"
 STRONG = "a-long-unusual-passphrase-42"
@@ -47,26 +45,7 @@ pytestmark = [
 
 @pytest.fixture
 def phone():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--lang=en-GB",
-        "--window-size=360,740",
-    ):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "en-GB,en"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = start_chromium(window=(360, 740), prefs={"intl.accept_languages": "en-GB,en"})
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True},
