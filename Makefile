@@ -22,7 +22,7 @@ locale: $(BIN)/activate
 	$(BIN)/python -c 'import pathlib, polib; [polib.pofile(str(p)).save_as_mofile(str(p.with_suffix(".mo"))) for p in pathlib.Path("locale").glob("*/LC_MESSAGES/*.po")]'
 
 run: install
-	mkdir -p var/broker var/broker-processed
+	mkdir -p var/broker var/broker-processed var/broker-control
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
 	$(DEMO_ENV) PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py seed_demo
 	$(DEMO_ENV) $(BIN)/python manage.py webpush_keys --verbosity 0 >/dev/null

@@ -22,6 +22,12 @@ EVALUATE_PATIENT = "alerts.tasks.evaluate_patient"
 DELIVER_NOTIFICATION = "alerts.tasks.deliver_notification"
 EVALUATE_SCHEDULED_CHUNK = "alerts.tasks.evaluate_scheduled_chunk"
 
+# The queue a worker empties first: a red flag's evaluation and an urgent alert's
+# notifications, so that they never wait behind routine evaluations, deliveries or the
+# hourly run. The Redis transport takes from queues in sorted order (settings), and this
+# name sorts before "celery" and "clock".
+URGENT_QUEUE = "alerts-urgent"
+
 # After a failed publish, requests stop trying the broker for a few seconds: each attempt
 # costs a connection timeout, and a patient's post must not wait for Redis to come back.
 BROKER_RETRY_AFTER_SECONDS = 5.0
@@ -45,12 +51,14 @@ class _Breaker:
 breaker = _Breaker()
 
 
-def enqueue(task_name: str, *args, skip_when_broker_down: bool = True) -> bool:
-    """Send a task now; when the broker is down, say so and let a sweeper catch up."""
+def enqueue(task_name: str, *args, skip_when_broker_down: bool = True, urgent: bool = False) -> bool:
+    """Send a task now (on the urgent queue if asked); when the broker is down, say so and
+    let a sweeper catch up."""
     if skip_when_broker_down and breaker.is_open():
         return False
+    options = {"queue": URGENT_QUEUE} if urgent else {}
     try:
-        current_app.tasks[task_name].apply_async(args=args, retry=False)
+        current_app.tasks[task_name].apply_async(args=args, retry=False, **options)
     except Exception:  # kombu raises several kinds; the database keeps the work
         breaker.trip()
         logger.warning("broker unavailable: %s left for the sweeper", task_name)
@@ -58,8 +66,8 @@ def enqueue(task_name: str, *args, skip_when_broker_down: bool = True) -> bool:
     return True
 
 
-def enqueue_deliveries(ids: Iterable[uuid.UUID]) -> None:
+def enqueue_deliveries(ids: Iterable[uuid.UUID], *, urgent: bool = False) -> None:
     """After commit, one delivery task per outbox row. A row that lost to an existing key
     was never inserted, and its task finds nothing to do."""
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: enqueue(DELIVER_NOTIFICATION, str(pk)))
+        transaction.on_commit(lambda pk=pk: enqueue(DELIVER_NOTIFICATION, str(pk), urgent=urgent))

@@ -7,7 +7,7 @@ process killed between the commit and the publish loses no evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -31,13 +31,14 @@ def note_evaluation(patient_ids: Iterable) -> None:
     )
 
 
-def request_evaluation(patient_ids: Iterable) -> None:
+def request_evaluation(patient_ids: Iterable, urgent: Collection = ()) -> None:
     """After the diary's commit: note the request again, with a time after the commit (an
-    evaluation that started before it must not clear it), then ask a worker."""
+    evaluation that started before it must not clear it), then ask a worker; the patients
+    in `urgent` (a red flag just reported) on the queue a worker empties first."""
     patient_ids = list(patient_ids)
     note_evaluation(patient_ids)
     for pk in patient_ids:
-        dispatch.enqueue(dispatch.EVALUATE_PATIENT, str(pk))
+        dispatch.enqueue(dispatch.EVALUATE_PATIENT, str(pk), urgent=pk in urgent)
 
 
 def evaluate_and_clear(*, patient_id) -> list[Alert]:

@@ -10,5 +10,5 @@ def on_patients_changing(sender, patient_ids, **kwargs) -> None:
     note_evaluation(patient_ids)
 
 
-def on_patients_changed(sender, patient_ids, **kwargs) -> None:
-    request_evaluation(patient_ids)
+def on_patients_changed(sender, patient_ids, urgent_ids=frozenset(), **kwargs) -> None:
+    request_evaluation(patient_ids, urgent=urgent_ids)

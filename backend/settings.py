@@ -275,16 +275,29 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(BASE_DIR / "var" / "broker-processed"),
         "store_processed": False,
+        # kombu keeps its exchange table here; its default is ./control, in the checkout.
+        "control_folder": str(BASE_DIR / "var" / "broker-control"),
     }
 else:
     # A task must be acknowledged within this many seconds or Redis hands it out again.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    # "sorted": a worker takes from its queues in the order of their names, so the urgent
+    # queue ("alerts-urgent") is emptied before "celery" and "celery" before "clock"
+    # (kombu's default visits them in turn).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "queue_order_strategy": "sorted"}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# The hourly run's chunks go to a queue of their own, so that a red flag's evaluation and
-# its notifications never wait behind them; a worker consumes both unless told otherwise
-# (`-Q celery` and `-Q clock` split them over two workers).
+# Three queues, which a worker consumes in this order unless told otherwise (`-Q
+# alerts-urgent`, `-Q celery,clock` split them over workers): a red flag's evaluation and an
+# urgent alert's notifications (alerts.dispatch.URGENT_QUEUE); the rest of the evaluations
+# and deliveries; the hourly run's chunks, so that nothing waits behind them.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("clock", routing_key="clock"))
+CELERY_TASK_QUEUES = (
+    Queue("alerts-urgent", routing_key="alerts-urgent"),
+    Queue("celery", routing_key="celery"),
+    Queue("clock", routing_key="clock"),
+)
+# A worker process reserves one message at a time: an urgent one published while it works
+# goes to the next free process, not behind messages it already holds.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"alerts.tasks.evaluate_scheduled_chunk": {"queue": "clock"}}
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True

@@ -3,6 +3,8 @@ alerts and referrals made inside PostgreSQL with generate_series."""
 
 from __future__ import annotations
 
+import diary_model
+
 ZONES = ("Europe/Rome",) * 7 + ("Europe/London", "America/New_York", "Asia/Tokyo")
 
 
@@ -121,7 +123,7 @@ STATUS_FIELDS = (
 )
 
 
-CHECKINS_SQL = """
+CHECKINS_SQL_TEMPLATE = """
 INSERT INTO diary_checkin (id, patient_id, reported_by_id, reporter_role, timezone, local_date, created_at,
     updated_at, late, status, retracted_reason, version, fingerprint, ingest_key, recorded_at, pain_now,
     pain_worst, pain_least, pain_average, interference, interference_mean, neuropathic, pain_sites,
@@ -135,30 +137,34 @@ SELECT gen_random_uuid(), c.patient_id, c.user_id, 'patient', c.tz, (c.at AT TIM
                           'relations', c.i5, 'sleep', c.i6, 'enjoyment', c.i7),
        round((c.i1 + c.i2 + c.i3 + c.i4 + c.i5 + c.i6 + c.i7) / 7.0, 2), '[]', '["lower_back"]',
        floor(random() * 4)::int,
-       jsonb_build_object('tiredness', LEAST(10, c.pain + 1), 'sleep_disturbance', floor(random() * 8)::int,
-                          'nausea', floor(random() * 5)::int, 'appetite_loss', floor(random() * 6)::int,
-                          'anxiety', floor(random() * 7)::int, 'wellbeing', floor(random() * 11)::int),
+       {symptoms},
        '[]', false, false, '', 0
 FROM (
     SELECT x.patient_id, x.user_id, x.tz, x.at, x.pain,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i1,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i2,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i3,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i4,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i5,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i6,
-           GREATEST(0, LEAST(10, x.pain + floor(random() * 3)::int - 1)) AS i7
+           {item} AS i1,
+           {item} AS i2,
+           {item} AS i3,
+           {item} AS i4,
+           {item} AS i5,
+           {item} AS i6,
+           {item} AS i7
     FROM (
         SELECT p.id AS patient_id, p.user_id, p.timezone AS tz,
                LEAST(now() - interval '5 minutes',
                      ((current_date - d) + time '09:00') AT TIME ZONE p.timezone
                      + floor(random() * 180) * interval '1 minute') AS at,
-               GREATEST(0, LEAST(10, abs(hashtext(p.id::text)) %% 7 + floor(random() * 5)::int - 2)) AS pain
+               {pain} AS pain
         FROM care_patient p CROSS JOIN generate_series(0, %(days)s - 1) d
         WHERE p.id = ANY(%(ids)s)
     ) x
 ) c
 """
+# The days' values follow bench/diary_model.py, as the soak's phones do.
+CHECKINS_SQL = CHECKINS_SQL_TEMPLATE.format(
+    pain=diary_model.day_pain_sql(),
+    item=diary_model.interference_item_sql("x.pain"),
+    symptoms=diary_model.symptoms_sql("c.pain"),
+)
 
 
 # Unresolved alerts for about a third of the team, a few rules each, raised in the last ten days.

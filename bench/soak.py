@@ -61,6 +61,7 @@ from zoneinfo import ZoneInfo
 
 import benchlib
 import cohort
+import diary_model
 
 ROOT = benchlib.ROOT
 BIN = Path(sys.executable).parent
@@ -271,6 +272,11 @@ class Stack:
                 "30",
                 "--log-level",
                 "warning",
+                # Each request's time inside gunicorn (µs), beside the phones' own clock.
+                "--access-logfile",
+                str(args.out / "access.log"),
+                "--access-logformat",
+                "%(t)s %(p)s %(m)s %(U)s %(s)s %(D)s",
             ],
             self.env,
             self.out,
@@ -578,6 +584,15 @@ def peak_hour_rate(zones: Counter) -> float:
     return max(by_hour.values()) / 3600
 
 
+def patient_pain_levels() -> dict:
+    """Each patient's own pain level, as the cohort's history has it (bench/diary_model.py)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT p.id, {diary_model.PAIN_LEVEL_SQL} FROM care_patient p")  # noqa: S608 - constants
+        return dict(cursor.fetchall())
+
+
 def build_manifest(args, loaded: dict, deadline: float, retry_deadline: float) -> tuple[dict, dict]:
     """The slots the phones take in order, tokens minted here (as after a login)."""
     from rest_framework_simplejwt.tokens import AccessToken
@@ -604,6 +619,7 @@ def build_manifest(args, loaded: dict, deadline: float, retry_deadline: float) -
         )
     )
     users = {u.pk: u for u in User.objects.filter(pk__in=[p[1] for p in chosen] + list(caregivers.values()))}
+    pain_levels = patient_pain_levels()
     slots = []
     for i, (pk, user_id, _zone, mme, idds) in enumerate(chosen):
         caregiver = caregivers.get(pk) if rng.random() < 0.3 else None
@@ -613,6 +629,7 @@ def build_manifest(args, loaded: dict, deadline: float, retry_deadline: float) -
                 "token": str(AccessToken.for_user(users[user_id])),
                 "caregiver_token": str(AccessToken.for_user(users[caregiver])) if caregiver else None,
                 "opioid": mme is not None,
+                "pain_level": pain_levels[pk],
                 "idds": idds,
                 "backlog": rng.randint(2, 6) if rng.random() < 0.05 else 0,
                 "red_flag": i in red,

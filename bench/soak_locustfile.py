@@ -26,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import diary_model  # bench/, beside this file
 import gevent
 from locust import FastHttpUser, HttpUser, constant_pacing, events, task
 
@@ -35,7 +36,6 @@ SLOTS = iter(enumerate(MANIFEST["slots"]))
 DEADLINE = MANIFEST["deadline"]  # no new sync after this (epoch seconds)
 RETRY_DEADLINE = MANIFEST["retry_deadline"]  # a phone stops retrying here
 NURSE_INDEX = itertools.count()
-SYMPTOMS = ("tiredness", "sleep_disturbance", "nausea", "appetite_loss", "anxiety", "drowsiness")
 INTERFERENCE = ("general_activity", "mood", "walking", "work", "relations", "sleep", "enjoyment")
 
 
@@ -62,16 +62,17 @@ def iso(moment: datetime) -> str:
 
 
 def day_entries(slot: dict, now: datetime, days_back: int, rng: random.Random, red_flag: bool) -> dict:
-    """What the app sends for one day, `days_back` days ago."""
+    """What the app sends for one day, `days_back` days ago: the patient's own pain level
+    and symptoms as in the cohort's history (bench/diary_model.py)."""
     base = now - timedelta(days=days_back)
-    pain = rng.randint(1, 8)
+    pain = diary_model.day_pain(slot["pain_level"], rng)
     checkin = {
         "id": str(uuid.uuid4()),
         "recorded_at": iso(base - timedelta(minutes=5)),
         "pain_now": pain,
-        "pain_worst": min(10, pain + rng.choice((0, 1, 2))),
-        "interference": {k: rng.randint(0, 8) for k in rng.sample(INTERFERENCE, 4)},
-        "symptoms": {k: rng.randint(0, 7) for k in SYMPTOMS},
+        "pain_worst": min(10, pain + 1),
+        "interference": diary_model.interference(pain, INTERFERENCE, rng),
+        "symptoms": diary_model.symptoms(pain, rng),
     }
     if red_flag:
         checkin["red_flags"] = ["saddle_numbness"]
@@ -121,12 +122,28 @@ TYPES = {
 }
 
 
+def poisson_arrivals(mean_seconds: float):
+    """Phones arrive at random, not in step: exponential waits make the syncs of all the
+    phones together a Poisson stream at the cohort's rate (with a fixed pacing, every phone
+    started in the same second would sync in the same second, a burst every pacing)."""
+    rng = random.Random()
+
+    def wait_time(user) -> float:
+        return rng.expovariate(1 / mean_seconds)
+
+    return wait_time
+
+
 class PhoneUser(FastHttpUser):
-    wait_time = constant_pacing(MANIFEST["phone_pacing"])
+    wait_time = poisson_arrivals(MANIFEST["phone_pacing"])
     fixed_count = MANIFEST["phones"]
     # A phone waits a while for an answer, as the app does, before it counts a failure.
     network_timeout = 30.0
     connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        # Started together, the phones begin at random moments of their first interval.
+        gevent.sleep(random.uniform(0, MANIFEST["phone_pacing"]))
 
     @task
     def sync_a_day(self) -> None:
@@ -222,6 +239,7 @@ class NurseUser(HttpUser):
     fixed_count = len(MANIFEST["nurses"])
 
     def on_start(self) -> None:
+        gevent.sleep(random.uniform(0, 30))  # the nurses' refreshes are not in step either
         self.nurse = MANIFEST["nurses"][next(NURSE_INDEX) % len(MANIFEST["nurses"])]
         self.headers = {"Authorization": f"Bearer {self.nurse['token']}"}
         self.logged_in = False

@@ -111,7 +111,7 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
     of the insert race finds the winner's row and compares fingerprints.
     """
     statuses: list[Status] = ["invalid"] * len(records)
-    changed_patients = set()
+    changed_patients, red_flagged = set(), set()
     stamp_changes(record for _, record in records)
     for kind, model in RECORD_MODELS.items():
         positions = [i for i, (k, _) in enumerate(records) if k == kind]
@@ -138,11 +138,13 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
             if record.id in created and first[record.id] is record:
                 statuses[i] = "created"
                 changed_patients.add(record.patient_id)
+                if getattr(record, "red_flags", None):
+                    red_flagged.add(record.patient_id)
             elif existing[record.id] == record.fingerprint:
                 statuses[i] = "duplicate"
             else:
                 statuses[i] = "conflict"
-    announce_changes(changed_patients)
+    announce_changes(changed_patients, urgent=red_flagged)
     return statuses
 
 
@@ -182,7 +184,9 @@ def correct_record(*, record: DiaryRecord, by: User, data: dict[str, Any]) -> Di
     derive(record)
     stamp_changes([record])
     record.save()
-    announce_changes([record.patient_id])
+    announce_changes(
+        [record.patient_id], urgent=[record.patient_id] if getattr(record, "red_flags", None) else []
+    )
     return record
 
 

@@ -16,13 +16,16 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.dispatch import Signal
 
-# Receivers get `patient_ids: frozenset[uuid.UUID]`.
+# Receivers get `patient_ids: frozenset[uuid.UUID]`, and `urgent_ids`, those of them who
+# just reported a red flag (SPEC: "urgent at once").
 patients_changing = Signal()
 patients_changed = Signal()
 
 
-def announce_changes(patient_ids: Iterable) -> None:
-    ids = frozenset(patient_ids)
+def announce_changes(patient_ids: Iterable, urgent: Iterable = ()) -> None:
+    ids, urgent_ids = frozenset(patient_ids), frozenset(urgent)
     if ids:
-        patients_changing.send(sender="diary", patient_ids=ids)
-        transaction.on_commit(lambda: patients_changed.send(sender="diary", patient_ids=ids))
+        patients_changing.send(sender="diary", patient_ids=ids, urgent_ids=urgent_ids)
+        transaction.on_commit(
+            lambda: patients_changed.send(sender="diary", patient_ids=ids, urgent_ids=urgent_ids)
+        )

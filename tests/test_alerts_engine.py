@@ -18,7 +18,7 @@ from celery.app.task import Task
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from alerts import outbox, queue, tasks
+from alerts import dispatch, outbox, queue, tasks
 from alerts.actions import evaluation
 from alerts.models import Alert, AlertEvent, EvaluationRequest, Notification, ReferralRecommendation
 from alerts.rules import Finding
@@ -445,6 +445,39 @@ def test_a_sync_of_300_records_evaluates_the_patient_once(api, rosa, django_capt
     alert = Alert.objects.get(patient=rosa)
     assert alert.rule == "persistent_pain"
     assert list(alert.events.filter(kind="created").values_list("kind", flat=True)) == ["created"]
+
+
+def published_tasks():
+    """Every task published to the broker (the boundary), as (task name, first argument,
+    queue asked for), each run as well."""
+    real = Task.apply_async
+    published: list[tuple] = []
+
+    def publish(task, args=None, kwargs=None, **options):
+        published.append((task.name, (args or (None,))[0], options.get("queue")))
+        return real(task, args, kwargs, **options)
+
+    return published, mock.patch.object(Task, "apply_async", publish)
+
+
+def test_a_red_flag_goes_to_the_urgent_queue_and_routine_findings_do_not(
+    api, team, rosa, nurse, django_capture_on_commit_callbacks
+):
+    routine = PatientFactory(care_team=team)
+    published, publishing = published_tasks()
+    with publishing, django_capture_on_commit_callbacks(execute=True):
+        sync(api(rosa.user), checkins=[checkin_item(rosa, 0, 3, red_flags=["saddle_numbness"])])
+        sync(api(routine.user), checkins=[checkin_item(routine, d, 6) for d in range(7)])
+
+    queue_of = {(name, arg): asked for name, arg, asked in published}
+    assert queue_of[(dispatch.EVALUATE_PATIENT, str(rosa.pk))] == dispatch.URGENT_QUEUE
+    assert queue_of[(dispatch.EVALUATE_PATIENT, str(routine.pk))] is None  # the default queue
+    red, warning = Alert.objects.get(patient=rosa), Alert.objects.get(patient=routine)
+    assert (red.rule, red.severity, warning.severity) == ("red_flag", "urgent", "warning")
+    for alert, expected in ((red, dispatch.URGENT_QUEUE), (warning, None)):
+        notifications = list(Notification.objects.filter(alert=alert).values_list("pk", flat=True))
+        assert notifications, f"{alert.rule} notified nobody"
+        assert {queue_of[(dispatch.DELIVER_NOTIFICATION, str(pk))] for pk in notifications} == {expected}
 
 
 def test_a_retried_sync_announces_nothing_and_evaluates_nothing(

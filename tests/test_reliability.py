@@ -427,3 +427,29 @@ def test_a_delivery_that_kills_its_worker_every_time_is_dead_lettered_and_the_re
     counts = receiver.key_counts()
     assert set(counts) == set(Notification.objects.filter(team=team).values_list("key", flat=True))
     assert set(counts.values()) == {1}
+
+
+# --- 6. a red flag goes ahead of the routine work -----------------------------------------
+
+
+@needs(missing_services(shared_redis=True))
+def test_a_red_flag_reaches_the_webhook_before_a_backlog_of_routine_evaluations(
+    api, team, receiver, shared_broker, start_worker
+):
+    """The queues of settings.CELERY_TASK_QUEUES are taken in order: a red flag reported
+    behind a hundred routine evaluations already in the broker is evaluated and delivered
+    first, not after them."""
+    webhook_policy(team, receiver.url())
+    backlog = [PatientFactory(care_team=team) for _ in range(100)]
+    queue.note_evaluation([p.pk for p in backlog])
+    for patient in backlog:
+        assert dispatch.enqueue(dispatch.EVALUATE_PATIENT, str(patient.pk))
+    patient = PatientFactory(care_team=team)
+    post_red_flag(api, patient)
+    start_worker(shared_broker)
+
+    assert wait_until(lambda: receiver.received(), 60), "no webhook within 60 s"
+    still_waiting = EvaluationRequest.objects.filter(patient__in=backlog).count()
+    assert still_waiting >= 50, f"the red flag waited for {100 - still_waiting} routine evaluations"
+    assert receiver.received()[0]["body"]["severity"] == "urgent"
+    assert wait_until(lambda: not EvaluationRequest.objects.exists(), 60), "the backlog was not evaluated"

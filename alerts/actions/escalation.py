@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts import dispatch
-from alerts.models import Alert, AlertEvent, EscalationPolicy, Notification
+from alerts.models import Alert, AlertEvent, EscalationPolicy, Notification, Severity
 from care.models import TeamMembership, User
 
 
@@ -61,7 +61,7 @@ def notify_tier(*, alert: Alert, tier: int, kind: str, now: datetime) -> list[No
         at=now,
         detail={"tier": tier, "recipients": [str(u.pk) for u in recipients], "channels": len(rows)},
     )
-    dispatch.enqueue_deliveries([row.pk for row in rows])
+    dispatch.enqueue_deliveries([row.pk for row in rows], urgent=alert.severity == Severity.URGENT)
     return rows
 
 
