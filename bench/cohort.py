@@ -22,6 +22,7 @@ sample and must leave the rows unchanged (`check_with_app`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import random
@@ -107,6 +108,7 @@ def load_cohort(
     """Load the cohort into `database` (migrated, empty); returns counts and timings.
     Django must be set up on the same database."""
     from django.contrib.auth.hashers import make_password
+    from django_otp.plugins.otp_totp.models import TOTPDevice
     from psycopg import sql
 
     from alerts.models import EscalationPolicy
@@ -129,7 +131,13 @@ def load_cohort(
             )
             TeamMembership.objects.create(team=team, user=user, team_role=role)
             if role == TeamRole.NURSE:
-                nurses.append({"username": user.username, "id": str(user.pk), "team": str(team.pk)})
+                # The clinic asks for the authenticator's code after the password: the
+                # nurses' Locust users compute it from this key (RFC 6238, as the app does).
+                key = hashlib.sha1(user.username.encode()).hexdigest()  # noqa: S324 - a bench key, not a digest of secrets
+                TOTPDevice.objects.create(user=user, name="soak", key=key, confirmed=True)
+                nurses.append(
+                    {"username": user.username, "id": str(user.pk), "team": str(team.pk), "totp_key": key}
+                )
         EscalationPolicy.objects.create(team=team, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET)
     timings: dict[str, float] = {}
     with benchlib.pg_connect(database) as conn:

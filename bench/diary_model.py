@@ -2,8 +2,8 @@
 (SQL, bench/cohort_sql.py) and for the phones of the load (Python, bench/soak_locustfile.py),
 so that a phone's new day continues its patient's own history instead of jumping.
 
-Pain: each patient has a level of their own (PAIN_LEVEL_SQL, 0 to 6) and a day scatters
-around it by up to 2 points. The symptoms follow bench/alert_rate.py's trajectories: fatigue
+Pain: each patient has a level of their own (PAIN_LEVEL_SQL, 2 to 5, in the shares of
+bench/alert_rate.py's trajectories) and a day scatters around it. The symptoms follow bench/alert_rate.py's trajectories: fatigue
 and sleep track the day's pain, the others scatter around low means. Plain data and
 arithmetic, no Django: the Locust process imports it too.
 """
@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import random
 
-# The patient's own pain level, from the patient's id (the same for every load of a cohort).
-PAIN_LEVEL_SQL = "abs(hashtext(p.id::text)) % 7"
-PAIN_SCATTER = 2  # a day's pain is the level plus or minus up to this
+# The patient's own pain level, from the patient's id (the same for every load of a
+# cohort): the shares of bench/alert_rate.py's trajectories and their usual pain (controlled
+# 30 % around 2; persistent pain on opioids 14 % around 5; deterioration before its rise 8 %,
+# missed days 15 % and the gastrointestinal cluster 10 % around 3; neuropathic 10 % and
+# survivors 8 % around 4; pump overuse 5 % around 5), as (upper bound of a bucket of 100, level).
+PAIN_LEVELS = ((30, 2), (44, 5), (52, 3), (62, 4), (70, 4), (75, 5), (90, 3), (100, 3))
+PAIN_LEVEL_SQL = (
+    "(CASE "
+    + " ".join(f"WHEN abs(hashtext(p.id::text)) % 100 < {bound} THEN {level}" for bound, level in PAIN_LEVELS)
+    + " END)"
+)
+PAIN_SD = 0.8  # a day's pain scatters around the level (bench/alert_rate.py's Person.pain)
 INTERFERENCE_SCATTER = 1  # each interference item is the day's pain plus or minus up to this
 
 # code: (mean, standard deviation, whether the mean is added to the day's pain)
@@ -37,7 +46,7 @@ def clamp(value: float) -> int:
 
 
 def day_pain(level: int, rng: random.Random) -> int:
-    return clamp(level + rng.randint(-PAIN_SCATTER, PAIN_SCATTER))
+    return clamp(level + rng.gauss(0, PAIN_SD))
 
 
 def interference(pain: int, items: tuple[str, ...], rng: random.Random) -> dict[str, int]:
@@ -53,10 +62,9 @@ def symptoms(pain: int, rng: random.Random) -> dict[str, int]:
 
 def day_pain_sql() -> str:
     """The day's pain of patient `p` (psycopg parameters style: `%` doubled)."""
-    return (
-        f"GREATEST(0, LEAST(10, {PAIN_LEVEL_SQL} + floor(random() * {2 * PAIN_SCATTER + 1})::int"
-        f" - {PAIN_SCATTER}))"
-    ).replace("%", "%%")
+    return f"GREATEST(0, LEAST(10, round({PAIN_LEVEL_SQL} + {PAIN_SD} * {_NORMAL_SQL})))::int".replace(
+        "%", "%%"
+    )
 
 
 def interference_item_sql(pain: str) -> str:

@@ -472,7 +472,7 @@ PARTS = (
     (diary.views, "sync_batch", "  sync_batch (all of the app's own work)"),
     (Serializer, "run_validation", "    validation: run_validation() of the record serializers"),
     (diary.ingest, "build_record", "    build_record (local date, derived values, fingerprint)"),
-    (diary.ingest, "store_records", "    store_records (3 queries per record type, commit)"),
+    (diary.ingest, "store_records", "    store_records (1 query per record type when all are new, commit)"),
     (alerts.receivers, "request_evaluation", "    after commit: EvaluationRequest upsert + enqueue to Redis"),
 )
 

@@ -906,8 +906,16 @@ def main() -> int:
         from care.models import CareTeam, TeamMembership
 
         teams = [str(pk) for pk in CareTeam.objects.values_list("pk", flat=True)]
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        keys = dict(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", "key"))
         nurses = [
-            {"username": m.user.username, "id": str(m.user_id), "team": str(m.team_id)}
+            {
+                "username": m.user.username,
+                "id": str(m.user_id),
+                "team": str(m.team_id),
+                "totp_key": keys.get(m.user_id),
+            }
             for m in TeamMembership.objects.filter(team_role="nurse").select_related("user")
         ]
         loaded = {"teams": teams, "nurses": nurses, "timings": {}, "counts": {}}

@@ -17,11 +17,14 @@ before the first attempt, "answered" with each record's status once an answer ca
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
 import random
 import re
+import struct
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -46,6 +49,14 @@ def finish_when_done(environment) -> None:
     """After the deadline, once no phone is retrying, end the run instead of idling."""
     if time.time() >= DEADLINE and IN_FLIGHT[0] == 0 and environment.runner is not None:
         gevent.spawn_later(0.1, environment.runner.quit)
+
+
+def totp(key_hex: str, at: float) -> str:
+    """The authenticator's current 6-digit code (RFC 6238: SHA-1, 30-second steps), as
+    django-otp's TOTPDevice checks it."""
+    digest = hmac.new(bytes.fromhex(key_hex), struct.pack(">Q", int(at // 30)), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
 def write(record: dict) -> None:
@@ -244,15 +255,20 @@ class NurseUser(HttpUser):
         self.headers = {"Authorization": f"Bearer {self.nurse['token']}"}
         self.logged_in = False
 
-    def clinic_login(self) -> None:
-        page = self.client.get("/clinic/login/", name="/clinic/login/")
+    def form_token(self, path: str) -> str | None:
+        page = self.client.get(path, name=path)
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text or "")
-        if not match:
+        return match.group(1) if match else None
+
+    def clinic_login(self) -> None:
+        """Password, then the authenticator's code, once a shift: the session is kept."""
+        token = self.form_token("/clinic/login/")
+        if token is None:
             return
         answer = self.client.post(
             "/clinic/login/",
             data={
-                "csrfmiddlewaretoken": match.group(1),
+                "csrfmiddlewaretoken": token,
                 "username": self.nurse["username"],
                 "password": MANIFEST["nurse_password"],
             },
@@ -260,7 +276,23 @@ class NurseUser(HttpUser):
             name="/clinic/login/",
             allow_redirects=False,
         )
-        self.logged_in = answer.status_code == 302
+        if answer.status_code != 302 or not answer.headers.get("Location", "").endswith(
+            "/clinic/login/code/"
+        ):
+            return
+        token = self.form_token("/clinic/login/code/")
+        if token is None:
+            return
+        answer = self.client.post(
+            "/clinic/login/code/",
+            data={"csrfmiddlewaretoken": token, "code": totp(self.nurse["totp_key"], time.time())},
+            headers={"Referer": f"{self.host}/clinic/login/code/"},
+            name="/clinic/login/code/",
+            allow_redirects=False,
+        )
+        self.logged_in = answer.status_code == 302 and "/clinic/login" not in answer.headers.get(
+            "Location", ""
+        )
 
     @task
     def keep_the_triage_list_open(self) -> None:

@@ -21,6 +21,19 @@ class StrictIntegerField(serializers.IntegerField):
 
     default_error_messages = {"invalid": _("A whole number is required.")}
 
+    def run_validation(self, data=serializers.empty):
+        # What phones send nearly always, a JSON integer in range, checked here directly
+        # (DRF's path formats it as a string and matches a pattern first); anything else,
+        # errors included, goes through DRF and its messages.
+        if (
+            type(data) is int
+            and (self.min_value is None or data >= self.min_value)
+            and (self.max_value is None or data <= self.max_value)
+            and len(self.validators) == (self.min_value is not None) + (self.max_value is not None)
+        ):
+            return data
+        return super().run_validation(data)
+
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
@@ -37,8 +50,11 @@ class ClientIdField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+SCORE_MIN, SCORE_MAX = 0, 10  # every NRS-style score of the diary
+
+
 def score_field(**kwargs) -> StrictIntegerField:
-    return StrictIntegerField(min_value=0, max_value=10, **kwargs)
+    return StrictIntegerField(min_value=SCORE_MIN, max_value=SCORE_MAX, **kwargs)
 
 
 class ObservedAtField(serializers.DateTimeField):
@@ -82,6 +98,18 @@ class CodeListField(serializers.ListField):
         self.codes = codes
         kwargs.setdefault("max_length", len(codes))
         super().__init__(child=serializers.CharField(max_length=60), **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        # A list of distinct known codes, as the app sends it, is accepted here directly;
+        # anything else (errors included) takes DRF's path.
+        if (
+            type(data) is list
+            and len(data) <= self.max_length
+            and all(type(code) is str and code in self.codes for code in data)
+            and len(set(data)) == len(data)
+        ):
+            return sorted(data)
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         values = super().to_internal_value(data)

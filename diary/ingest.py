@@ -77,7 +77,7 @@ def ingest(*, user: User, items: list[tuple[str, Any]]) -> list[Outcome]:
         )
     valid = [o for o in outcomes if o.record is not None]
     if valid:
-        statuses = store_records(records=[(o.kind, o.record) for o in valid], ingest_key=ingest_key)
+        statuses = store_records(records=[(o.kind, o.record) for o in valid])
         for outcome, status in zip(valid, statuses, strict=True):
             outcome.status = status
     return outcomes

@@ -10,6 +10,8 @@ from rest_framework import serializers
 from care.serializers import TimezoneField
 from diary import catalog
 from diary.fields import (
+    SCORE_MAX,
+    SCORE_MIN,
     ClientIdField,
     CodeListField,
     ObservedAtField,
@@ -84,6 +86,14 @@ class InterferenceSerializer(serializers.Serializer):
     enjoyment = score_field(required=False, allow_null=True)
 
     def run_validation(self, data=serializers.empty):
+        # Known items with scores in range or null, as the app sends them, are accepted here
+        # directly; anything else (errors included) takes DRF's path.
+        if type(data) is dict and all(
+            code in self.fields
+            and (score is None or (type(score) is int and SCORE_MIN <= score <= SCORE_MAX))
+            for code, score in data.items()
+        ):
+            return {code: score for code, score in sorted(data.items()) if score is not None}
         # A non-object is an error of `interference` itself, not of a nested
         # `interference.non_field_errors` (API.md error paths).
         if data is not serializers.empty and data is not None and not isinstance(data, dict):

@@ -16,7 +16,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone, translation
 
 from care.models import Patient, User
@@ -102,13 +104,14 @@ def build_record(
 
 
 @transaction.atomic(durable=True)
-def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UUID) -> list[Status]:
+def store_records(*, records: list[tuple[str, DiaryRecord]]) -> list[Status]:
     """Insert-or-ignore every record, then classify each by what the database holds.
 
-    Returns one status per record, in order. Two queries per record type whatever the
-    number of records (the insert-or-ignore, then the stored fingerprint and ingest key of
-    every id), and concurrent callers sending the same ids never both create: the loser
-    of the insert race finds the winner's row and compares fingerprints.
+    Returns one status per record, in order. One query per record type when every record is
+    new (an insert-or-ignore that returns the ids it inserted), one more for the types that
+    had ids already stored (their fingerprints). Concurrent callers sending the same ids
+    never both create: the loser's insert waits for the winner's row and skips it, then
+    compares fingerprints.
     """
     statuses: list[Status] = ["invalid"] * len(records)
     changed_patients, red_flagged = set(), set()
@@ -122,30 +125,55 @@ def store_records(*, records: list[tuple[str, DiaryRecord]], ingest_key: uuid.UU
             first.setdefault(records[i][1].id, records[i][1])
         # Sorted by id: concurrent batches holding the same ids in other orders then take
         # their row locks in one order and wait for each other instead of deadlocking.
-        model.objects.bulk_create(sorted(first.values(), key=lambda r: r.pk), ignore_conflicts=True)
-        existing: dict[Any, str] = {}
-        created: set = set()
-        for pk, stored_fingerprint, key in model.objects.filter(id__in=list(first)).values_list(
-            "id", "fingerprint", "ingest_key"
-        ):
-            existing[pk] = stored_fingerprint
-            if key == ingest_key:
-                created.add(pk)
+        created = insert_or_ignore(model, sorted(first.values(), key=lambda r: r.pk))
+        stored: dict[Any, str] = {}
+        if len(created) < len(first):
+            stored = dict(
+                model.objects.filter(id__in=[pk for pk in first if pk not in created]).values_list(
+                    "id", "fingerprint"
+                )
+            )
         for i in positions:
             record = records[i][1]
-            if record.id not in existing:
-                continue  # the database refused the row: left "invalid"
             if record.id in created and first[record.id] is record:
                 statuses[i] = "created"
                 changed_patients.add(record.patient_id)
                 if getattr(record, "red_flags", None):
                     red_flagged.add(record.patient_id)
-            elif existing[record.id] == record.fingerprint:
+            elif record.id in created:
+                # The same id twice in one batch: the first was stored.
+                statuses[i] = (
+                    "duplicate" if first[record.id].fingerprint == record.fingerprint else "conflict"
+                )
+            elif record.id not in stored:
+                continue  # the database refused the row: left "invalid"
+            elif stored[record.id] == record.fingerprint:
                 statuses[i] = "duplicate"
             else:
                 statuses[i] = "conflict"
     announce_changes(changed_patients, urgent=red_flagged)
     return statuses
+
+
+def insert_or_ignore(model: type[DiaryRecord], records: list[DiaryRecord]) -> set[uuid.UUID]:
+    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id`, in the batches the database allows:
+    the ids this statement inserted. `bulk_create(ignore_conflicts=True)` returns nothing,
+    so this compiles the ORM's own insert with the returned id and reads the rows itself
+    (PostgreSQL and SQLite alike; a skipped row returns none)."""
+    fields = [f for f in model._meta.concrete_fields if not f.generated]
+    size = connection.ops.bulk_batch_size(fields, records) or len(records)
+    inserted: set[uuid.UUID] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(records), size):
+            query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+            query.insert_values(fields, records[start : start + size])
+            compiler = query.get_compiler(connection=connection)
+            compiler.returning_fields = [model._meta.pk]
+            for statement, params in compiler.as_sql():
+                cursor.execute(statement, params)
+                # A uuid from PostgreSQL, 32 hex digits from SQLite.
+                inserted.update(uuid.UUID(str(pk)) for (pk,) in cursor.fetchall())
+    return inserted
 
 
 def snapshot(record: DiaryRecord) -> dict[str, Any]:

@@ -897,7 +897,7 @@ def store_checkin(patient, days_ago: int) -> None:
     record = build_record(
         kind="checkin", patient=patient, reporter=patient.user, data=data, now=now, ingest_key=ingest
     )
-    store_records(records=[("checkin", record)], ingest_key=ingest)
+    store_records(records=[("checkin", record)])
 
 
 @pytest.mark.parametrize(("days", "alerts"), [(3, []), (4, ["missed_diary"])])

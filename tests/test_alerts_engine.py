@@ -535,7 +535,7 @@ def store_history(patient: Patient, days: int) -> None:
         )
         for kind, data in records
     ]
-    store_records(records=built, ingest_key=ingest)
+    store_records(records=built)
 
 
 def evaluation_queries(patient: Patient) -> int:

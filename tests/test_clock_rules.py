@@ -51,7 +51,7 @@ def store(patient: Patient, kind: str, **data) -> None:
         now=now,
         ingest_key=ingest,
     )
-    store_records(records=[(kind, record)], ingest_key=ingest)
+    store_records(records=[(kind, record)])
 
 
 def activated(patient: Patient, days_ago: int) -> Patient:
@@ -211,14 +211,18 @@ def test_a_chunk_the_broker_lost_is_sent_again_by_a_later_tick(cohort):
 def test_the_hourly_chunks_go_to_a_queue_of_their_own_that_a_worker_consumes_by_default():
     routed = current_app.amqp.router.route({}, "alerts.tasks.evaluate_scheduled_chunk")
     assert routed["queue"].name == "clock"
-    # A routing key of its own: on a direct exchange a shared key would copy every chunk
-    # into both queues.
+    # A routing key of its own each: on a direct exchange a shared key would copy every
+    # message into several queues.
     assert {q.name: q.routing_key for q in current_app.amqp.queues.values()} == {
+        "alerts-urgent": "alerts-urgent",
         "celery": "celery",
         "clock": "clock",
     }
     assert current_app.amqp.router.route({}, "alerts.tasks.evaluate_patient")["queue"].name == "celery"
-    assert {q.name for q in current_app.amqp.queues.values()} == {"celery", "clock"}
+    # The Redis transport takes from a worker's queues in sorted order: urgent work first,
+    # the hourly run last.
+    assert current_app.conf.broker_transport_options.get("queue_order_strategy", "sorted") == "sorted"
+    assert sorted(q.name for q in current_app.amqp.queues.values()) == ["alerts-urgent", "celery", "clock"]
 
 
 def at_once(*jobs: Callable[[], Any]) -> list[Any]:

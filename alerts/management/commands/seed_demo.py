@@ -174,7 +174,7 @@ class Command(BaseCommand):
         pains = diary["pain"]
         today = patient.local_today()
         now = timezone.now()
-        ingest_key = uuid.uuid4()
+        ingest_key = uuid.uuid4()  # one seeding, one ingest
         records = []
         for offset, pain in enumerate(reversed(pains), start=1):
             day = today - timedelta(days=offset)
@@ -198,10 +198,10 @@ class Command(BaseCommand):
                 reporter=patient.user,
                 data=data,
                 now=now,
-                ingest_key=uuid.uuid4(),
+                ingest_key=ingest_key,
             )
             # A record "arrives" the evening it was written: a seeded diary is not late.
             record.created_at = record.updated_at = evening
             record.late = False
             records.append(("checkin", record))
-        store_records(records=records, ingest_key=ingest_key)
+        store_records(records=records)
