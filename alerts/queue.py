@@ -50,13 +50,17 @@ def evaluate_and_clear(*, patient_id) -> list[Alert]:
 
 
 def evaluate_pending(now: datetime | None = None) -> int:
-    """The sweeper: requests no task picked up in time, 500 at a time."""
+    """The sweeper: requests no task picked up in time (the broker lost or never got it),
+    1,000 at a time, handed to the workers as tasks so that every worker process shares a
+    backlog (after a broker outage, the whole outage's syncs); evaluated here when the
+    broker refuses them."""
     now = now or timezone.now()
     pending = list(
-        EvaluationRequest.objects.filter(requested_at__lte=now - EVALUATION_GRACE).values_list(
-            "patient_id", flat=True
-        )[:500]
+        EvaluationRequest.objects.filter(requested_at__lte=now - EVALUATION_GRACE)
+        .order_by("requested_at")
+        .values_list("patient_id", flat=True)[:1000]
     )
     for patient_id in pending:
-        evaluate_and_clear(patient_id=patient_id)
+        if not dispatch.enqueue(dispatch.EVALUATE_PATIENT, str(patient_id)):
+            evaluate_and_clear(patient_id=patient_id)
     return len(pending)

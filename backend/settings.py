@@ -326,7 +326,7 @@ HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=180)
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "backend.heartbeat.beat", "schedule": HEARTBEAT_INTERVAL_SECONDS},
     "sweep-outbox": {"task": "alerts.tasks.sweep_outbox", "schedule": 30.0},
-    "sweep-evaluations": {"task": "alerts.tasks.sweep_evaluations", "schedule": 60.0},
+    "sweep-evaluations": {"task": "alerts.tasks.sweep_evaluations", "schedule": 30.0},
     "escalate-due": {"task": "alerts.tasks.escalate_due", "schedule": 30.0},
     # Hourly rules: the tick is frequent, the run once an hour (alerts.schedule.ClockRun).
     "evaluate-scheduled-rules": {"task": "alerts.tasks.evaluate_scheduled_rules", "schedule": 300.0},

@@ -206,11 +206,15 @@ def flush_bench_broker() -> None:
     redis.Redis.from_url(BENCH_BROKER).flushdb()
 
 
-def queued_task_args(task_name: str, queue: str = "celery") -> list[list]:
-    """The arguments of every `task_name` message waiting in the bench broker (kombu's
-    Redis messages: JSON, the body base64 JSON of [args, kwargs, embed])."""
+def queued_task_args(task_name: str) -> list[list]:
+    """The arguments of every `task_name` message waiting in the bench broker, on any of
+    the app's queues (kombu's Redis messages: JSON, the body base64 JSON of [args, kwargs,
+    embed]); a red flag's evaluation waits on the urgent one."""
+    from django.conf import settings
+
+    client = redis.Redis.from_url(BENCH_BROKER)
     out = []
-    for raw in redis.Redis.from_url(BENCH_BROKER).lrange(queue, 0, -1):
+    for raw in (m for q in settings.CELERY_TASK_QUEUES for m in client.lrange(q.name, 0, -1)):
         message = json.loads(raw)
         if message["headers"].get("task") == task_name:
             args, _, _ = json.loads(base64.b64decode(message["body"]))

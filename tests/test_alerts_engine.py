@@ -17,6 +17,7 @@ import pytest
 from celery.app.task import Task
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from alerts import dispatch, outbox, queue, tasks
 from alerts.actions import evaluation
@@ -891,6 +892,27 @@ def test_with_the_broker_down_the_post_succeeds_and_the_sweeper_evaluates_later(
     assert queue.evaluate_pending(now=request.requested_at) == 0  # its task may still come
     assert queue.evaluate_pending(now=request.requested_at + timedelta(minutes=1)) == 1
 
+    assert list(alerts_of(rosa)) == ["persistent_pain"]
+    assert not EvaluationRequest.objects.exists()
+
+
+def test_the_sweeper_hands_a_backlog_to_the_workers_as_tasks_once_the_broker_is_back(
+    team, nurse, rosa, diary, outage
+):
+    others = [PatientFactory(care_team=team) for _ in range(3)]
+    with outage():
+        diary(rosa, {2: 6, 1: 6, 0: 6})
+        for patient in others:
+            diary(patient, {0: 2})
+    dispatch.breaker.reset()  # the broker answers again
+    backlog = {str(p.pk) for p in [rosa, *others]}
+
+    published, publishing = published_tasks()
+    with publishing:
+        assert queue.evaluate_pending(now=timezone.now() + timedelta(minutes=1)) == 4
+
+    # One task each, which any worker process takes (eager here: each ran at once).
+    assert sorted(arg for name, arg, _ in published if name == dispatch.EVALUATE_PATIENT) == sorted(backlog)
     assert list(alerts_of(rosa)) == ["persistent_pain"]
     assert not EvaluationRequest.objects.exists()
 
