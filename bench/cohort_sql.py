@@ -168,27 +168,39 @@ CHECKINS_SQL = CHECKINS_SQL_TEMPLATE.format(
 
 
 # Unresolved alerts for about a third of the team, a few rules each, raised in the last ten days.
-ALERTS_SQL = """
+ALERTS_SQL_TEMPLATE = """
 INSERT INTO alerts_alert (id, patient_id, rule, severity, status, box2_criteria, evidence, record_ids, late,
     created_at, last_triggered_at, acknowledged_at, resolved_at, resolution, escalation_tier,
     escalation_due_at, digested_at)
-SELECT gen_random_uuid(), x.patient_id, x.rule, x.severity, x.status, x.box2::jsonb, '{}', '[]', false,
+SELECT gen_random_uuid(), x.patient_id, x.rule, x.severity, x.status, x.box2::jsonb, '{{}}', '[]', false,
        x.t, x.t, CASE WHEN x.status = 'acknowledged' THEN x.t + interval '1 hour' END, NULL, '', 1, NULL, NULL
 FROM (
-    SELECT p.id AS patient_id, r.rule, r.severity, r.box2, r.share, random() AS draw,
-           CASE WHEN random() < 0.3 THEN 'acknowledged' ELSE 'open' END AS status,
+    SELECT p.id AS patient_id, r.rule, r.severity, r.box2,
+           CASE WHEN {level} >= r.min_level AND (r.opioid IS NULL OR (p.baseline_mme IS NOT NULL) = r.opioid)
+                THEN r.share ELSE 0 END AS share,
+           random() AS draw,
+           CASE WHEN random() < 0.3 THEN 'open' ELSE 'acknowledged' END AS status,
            now() - random() * interval '10 days' AS t
     FROM care_patient p
-    CROSS JOIN (VALUES ('red_flag', 'urgent', '[]', 0.02), ('rapid_deterioration', 'urgent', '[5]', 0.01),
-                       ('persistent_pain', 'warning', '[1]', 0.10), ('pain_interference', 'warning', '[3]', 0.06),
-                       ('symptom_cluster', 'warning', '[]', 0.05), ('missed_diary', 'info', '[]', 0.06),
-                       ('patient_preference', 'info', '[9]', 0.03)) AS r(rule, severity, box2, share)
+    -- A pain team that has followed these patients: those whose pain level meets the pain
+    -- rules carry their alerts already (most acknowledged), as the rules would have raised
+    -- them; the rest of the rules at random.
+    CROSS JOIN (VALUES ('red_flag', 'urgent', '[]', 0.02, 0, NULL::boolean),
+                       ('rapid_deterioration', 'urgent', '[5]', 0.01, 0, NULL),
+                       ('persistent_pain', 'warning', '[1]', 0.95, 5, true),
+                       ('uncontrolled_pain_no_opioid', 'warning', '[]', 0.95, 5, false),
+                       ('pain_interference', 'warning', '[3]', 0.95, 5, NULL),
+                       ('symptom_cluster', 'warning', '[]', 0.6, 4, NULL),
+                       ('missed_diary', 'info', '[]', 0.06, 0, NULL),
+                       ('patient_preference', 'info', '[9]', 0.03, 0, NULL))
+         AS r(rule, severity, box2, share, min_level, opioid)
     WHERE p.care_team_id = %(team)s
 ) x
 -- one draw per (patient, rule): random() in the subquery's select list, not in a WHERE the
 -- planner could push down to the VALUES list and evaluate once per rule
 WHERE x.draw < x.share
 """
+ALERTS_SQL = ALERTS_SQL_TEMPLATE.format(level=diary_model.PAIN_LEVEL_SQL.replace("%", "%%"))
 
 
 # An open referral for most patients whose alerts evidence a Box 2 criterion.

@@ -24,7 +24,8 @@ PAIN_LEVEL_SQL = (
     + " END)"
 )
 PAIN_SD = 0.8  # a day's pain scatters around the level (bench/alert_rate.py's Person.pain)
-INTERFERENCE_SCATTER = 1  # each interference item is the day's pain plus or minus up to this
+# Each interference item: the day's pain, a point lower on average (bench/alert_rate.py).
+INTERFERENCE_MEAN, INTERFERENCE_SD = -1.0, 1.5
 
 # code: (mean, standard deviation, whether the mean is added to the day's pain)
 SYMPTOMS = {
@@ -50,7 +51,7 @@ def day_pain(level: int, rng: random.Random) -> int:
 
 
 def interference(pain: int, items: tuple[str, ...], rng: random.Random) -> dict[str, int]:
-    return {item: clamp(pain + rng.randint(-INTERFERENCE_SCATTER, INTERFERENCE_SCATTER)) for item in items}
+    return {item: clamp(pain + INTERFERENCE_MEAN + rng.gauss(0, INTERFERENCE_SD)) for item in items}
 
 
 def symptoms(pain: int, rng: random.Random) -> dict[str, int]:
@@ -68,10 +69,7 @@ def day_pain_sql() -> str:
 
 
 def interference_item_sql(pain: str) -> str:
-    return (
-        f"GREATEST(0, LEAST(10, {pain} + floor(random() * {2 * INTERFERENCE_SCATTER + 1})::int"
-        f" - {INTERFERENCE_SCATTER}))"
-    )
+    return f"GREATEST(0, LEAST(10, round({pain} {INTERFERENCE_MEAN:+} + {INTERFERENCE_SD} * {_NORMAL_SQL})))::int"
 
 
 def symptoms_sql(pain: str) -> str:

@@ -1037,7 +1037,7 @@ def write_outputs(args, summary: dict) -> None:
         writer = csv.DictWriter(handle, fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(summary["reconciliation"]["red_flags"])
-    text = soak_report.markdown(summary)
+    text = soak_report.markdown(summary, out)
     (out / "summary.md").write_text(text)
     print(text)
     with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ import csv
 import json
 import statistics
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,42 @@ def hourly_duration(samples: list[dict], events: list[dict]) -> tuple[float | No
     return None, peak, "unfinished"
 
 
-def markdown(summary: dict) -> str:
+def sync_latencies(out: Path, summary: dict) -> list[str]:
+    """POST sync/ as the phones saw it (the ledger: the answered attempt, from sending to
+    the answer) and inside gunicorn (its access log), whole run and outside the chaos
+    windows: the difference is the time spent waiting for a free worker."""
+    started, events = summary["started_wall"], summary["events"]
+    phones: list[tuple[float, float]] = []
+    ledger = out / "ledger.jsonl"
+    if ledger.exists():
+        for line in ledger.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("e") == "answered":
+                phones.append((row["t_sent"] - started, (row["t_ok"] - row["t_sent"]) * 1000))
+    server: list[tuple[float, float]] = []
+    access = out / "access.log"
+    if access.exists():
+        for line in access.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 6 and parts[3] == "POST" and parts[4] == "/api/v1/sync/":
+                at = datetime.strptime(f"{parts[0]} {parts[1]}", "[%d/%b/%Y:%H:%M:%S %z]").timestamp()
+                server.append((at - started, int(parts[-1]) / 1000))
+    lines = []
+    for label, rows in (("seen by the phones", phones), ("inside gunicorn (access.log)", server)):
+        if not rows:
+            continue
+        every = [ms for _, ms in rows]
+        calm = [ms for t, ms in rows if not in_chaos(t, events)]
+        lines.append(
+            f"`sync/` {label}, ms: all ({len(every)}) p50 {fmt(percentile(every, 50), 0)}, "
+            f"p95 {fmt(percentile(every, 95), 0)}, p99 {fmt(percentile(every, 99), 0)}; outside the chaos "
+            f"windows ({len(calm)}) p50 {fmt(percentile(calm, 50), 0)}, p95 {fmt(percentile(calm, 95), 0)}, "
+            f"p99 {fmt(percentile(calm, 99), 0)}."
+        )
+    return lines
+
+
+def markdown(summary: dict, out: Path | None = None) -> str:
     r = summary["reconciliation"]
     samples, events = summary["samples"], summary["events"]
     m = summary["machine"]
@@ -111,6 +147,8 @@ def markdown(summary: dict) -> str:
             f"| {row['Type']} {row['Name']} | {row['Request Count']} | {row['Failure Count']} | "
             f"{float(row['Requests/s']):.2f} | {row['50%']} | {row['95%']} | {row['99%']} |"
         )
+    if out is not None:
+        lines += ["", *sync_latencies(out, summary)]
     lines += ["", "| chaos (s from start) | start | back | detail |", "|---|---|---|---|"]
     for e in events:
         lines.append(f"| {e['step']} | {e['start']:.0f} | {e['end']:.0f} | {e['detail']} |")
@@ -309,6 +347,6 @@ def figures(out: Path, summary: dict) -> list[Path]:
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     data = json.loads((folder / "summary.json").read_text())
-    (folder / "summary.md").write_text(markdown(data))
-    print(markdown(data))
+    (folder / "summary.md").write_text(markdown(data, folder))
+    print(markdown(data, folder))
     print(figures(folder, data))
