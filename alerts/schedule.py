@@ -30,6 +30,9 @@ DEFAULT_REMINDER_TIME = time(18, 0)
 SCHEDULED_CHUNK = 200
 # A chunk sent this long ago and not done was lost or failed: the next tick sends it again.
 CHUNK_RESEND_AFTER = timedelta(minutes=5)
+# Claimed periods (and the hourly run's chunks) kept this long, then deleted: long enough
+# to see what ran last week, and no period that old is ever claimed again.
+CLOCK_RUNS_KEPT = timedelta(days=7)
 
 
 def evaluate_time_rules(now: datetime | None = None) -> int:
@@ -46,6 +49,7 @@ def evaluate_time_rules(now: datetime | None = None) -> int:
         job="scheduled-rules", period=now.replace(minute=0, second=0, microsecond=0)
     )
     if claimed:
+        ClockRun.objects.filter(period__lt=run.period - CLOCK_RUNS_KEPT).delete()  # their chunks too
         patients = [
             str(pk)
             for pk in Patient.objects.filter(activated_at__isnull=False, withdrawn_at__isnull=True)

@@ -193,6 +193,20 @@ def test_an_hour_whose_tick_the_broker_refused_is_caught_up_by_the_next_tick(coh
     assert not ClockChunk.objects.filter(done_at__isnull=True).exists()
 
 
+def test_claiming_an_hour_deletes_the_runs_and_chunks_of_more_than_a_week_before(cohort):
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for days in (8, 6):
+        old = ClockRun.objects.create(job="scheduled-rules", period=hour - timedelta(days=days))
+        ClockChunk.objects.create(run=old, patient_ids=[], done_at=old.period)
+
+    schedule.evaluate_time_rules(now=hour)
+
+    kept = sorted((hour - run.period).days for run in ClockRun.objects.all())
+    assert kept == [0, 6]
+    assert ClockChunk.objects.filter(run__period__lt=hour - timedelta(days=7)).count() == 0
+    assert ClockChunk.objects.count() == 2  # last week's one, and this hour's
+
+
 def test_a_chunk_the_broker_lost_is_sent_again_by_a_later_tick(cohort):
     """A Redis restart drops the queued chunks; a chunk whose task failed (the database
     restarted under it) is as good as lost. Neither needs a person."""
