@@ -104,11 +104,14 @@ class TeamMembership(models.Model):
 
 
 class PatientQuerySet(models.QuerySet):
-    def visible_to(self, user) -> PatientQuerySet:
+    def visible_to(self, user, *, team_ids: list | None = None) -> PatientQuerySet:
         """The one place that decides which patients a user may see, read on every request.
 
         Patients see themselves, caregivers their patients through links not revoked,
-        clinicians the patients of their teams. Everyone else sees nobody.
+        clinicians the patients of their teams. Everyone else sees nobody. `team_ids`: the
+        clinician's team ids, when the caller has just read them (in_triage_order): the
+        literal list lets PostgreSQL plan the triage page along its index, where the
+        memberships subquery made it read and sort the whole team.
         """
         if not user.is_authenticated or not user.is_active:
             return self.none()
@@ -119,6 +122,8 @@ class PatientQuerySet(models.QuerySet):
             links = CaregiverLink.objects.filter(caregiver=user, revoked_at__isnull=True)
             return self.filter(pk__in=links.values("patient_id"))
         if user.role == Role.CLINICIAN:
+            if team_ids is not None:
+                return self.filter(care_team_id__in=team_ids)
             return self.filter(care_team__in=TeamMembership.objects.filter(user=user).values("team_id"))
         if user.role == Role.ADMIN and user.is_superuser:
             return self.all()
@@ -137,7 +142,7 @@ class PatientQuerySet(models.QuerySet):
         """
         teams = list(TeamMembership.objects.filter(user=user).values_list("team_id", flat=True))
         return (
-            self.visible_to(user)
+            self.visible_to(user, team_ids=teams)
             .filter(status__care_team_id__in=teams)
             .select_related("status")
             .annotate(triage=models.F("status__triage_key"))
