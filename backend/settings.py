@@ -283,7 +283,14 @@ else:
     # "sorted": a worker takes from its queues in the order of their names, so the urgent
     # queue ("alerts-urgent") is emptied before "celery" and "celery" before "clock"
     # (kombu's default visits them in turn).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "queue_order_strategy": "sorted"}
+    # "max_retries": 0: a publish to a broker that is down fails at once instead of
+    # retrying to connect for CELERY_BROKER_CONNECTION_TIMEOUT (2 s of a patient's post):
+    # the work is a row already, and alerts.dispatch's breaker skips the broker a while.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 300,
+        "queue_order_strategy": "sorted",
+        "max_retries": 0,
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Three queues, which a worker consumes in this order unless told otherwise (`-Q
 # alerts-urgent`, `-Q celery,clock` split them over workers): a red flag's evaluation and an
