@@ -66,6 +66,26 @@ def enqueue(task_name: str, *args, skip_when_broker_down: bool = True, urgent: b
     return True
 
 
+# With this many messages waiting on the default queue, the workers are behind: the
+# sweepers, which send again what looks lost, wait (what looks lost is mostly queued).
+BEHIND_AT = 100
+
+
+def workers_behind() -> bool:
+    waiting = queue_length()
+    return waiting is not None and waiting >= BEHIND_AT
+
+
+def queue_length(queue: str = "celery") -> int | None:
+    """Messages waiting in one of the broker's queues, or None when the broker cannot say
+    (it is down). A declare, not a passive one: an empty Redis queue has no key at all."""
+    try:
+        with current_app.connection_for_read() as connection:
+            return connection.default_channel.queue_declare(queue=queue, passive=False).message_count
+    except Exception:  # kombu raises several kinds; the caller decides without the count
+        return None
+
+
 def enqueue_deliveries(ids: Iterable[uuid.UUID], *, urgent: bool = False) -> None:
     """After commit, one delivery task per outbox row. A row that lost to an existing key
     was never inserted, and its task finds nothing to do."""

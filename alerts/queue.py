@@ -53,7 +53,10 @@ def evaluate_pending(now: datetime | None = None) -> int:
     """The sweeper: requests no task picked up in time (the broker lost or never got it),
     1,000 at a time, handed to the workers as tasks so that every worker process shares a
     backlog (after a broker outage, the whole outage's syncs); evaluated here when the
-    broker refuses them."""
+    broker refuses them. Nothing while the workers are behind: old requests then still
+    have their tasks in the queue, and a second copy of each would feed the backlog."""
+    if dispatch.workers_behind():
+        return 0
     now = now or timezone.now()
     pending = list(
         EvaluationRequest.objects.filter(requested_at__lte=now - EVALUATION_GRACE)

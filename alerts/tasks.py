@@ -25,6 +25,8 @@ def deliver_notification(notification_id: str) -> str:
 
 @shared_task
 def sweep_outbox() -> int:
+    if dispatch.workers_behind():  # the due rows' tasks are mostly still queued
+        return 0
     due = outbox.due_notifications(timezone.now())
     for pk in due:
         dispatch.enqueue(dispatch.DELIVER_NOTIFICATION, str(pk), skip_when_broker_down=False)

@@ -907,9 +907,15 @@ def test_the_sweeper_hands_a_backlog_to_the_workers_as_tasks_once_the_broker_is_
     dispatch.breaker.reset()  # the broker answers again
     backlog = {str(p.pk) for p in [rosa, *others]}
 
+    later = timezone.now() + timedelta(minutes=1)
     published, publishing = published_tasks()
-    with publishing:
-        assert queue.evaluate_pending(now=timezone.now() + timedelta(minutes=1)) == 4
+    # While the workers are behind, the backlog's tasks may still be queued: nothing is
+    # sent twice.
+    with publishing, mock.patch.object(dispatch, "queue_length", return_value=dispatch.BEHIND_AT):
+        assert queue.evaluate_pending(now=later) == 0
+    assert published == []
+    with publishing, mock.patch.object(dispatch, "queue_length", return_value=0):
+        assert queue.evaluate_pending(now=later) == 4
 
     # One task each, which any worker process takes (eager here: each ran at once).
     assert sorted(arg for name, arg, _ in published if name == dispatch.EVALUATE_PATIENT) == sorted(backlog)
