@@ -67,21 +67,18 @@ def recovery(samples: list[dict], events: list[dict], field: str) -> list[tuple[
 
 
 def hourly_duration(samples: list[dict], events: list[dict]) -> tuple[float | None, float | None, str]:
-    """Seconds from sending the hourly run until none of its chunks is left in the broker,
-    the most chunks seen, and what ended it ("done", "lost" when a Redis stop emptied
-    the broker first, or "unfinished")."""
+    """Seconds from sending the hourly run until none of its chunks is left not done (the
+    `ClockChunk` rows, which a broker restart does not lose), the most chunks seen, and
+    whether it ended ("done" or "unfinished")."""
     sent = next((e["start"] for e in events if e["step"] == "hourly_run"), None)
     if sent is None:
         return None, None, "not sent"
     later = [s for s in samples if s["t"] >= sent and s.get("scheduled_chunks") is not None]
     peak = max((s["scheduled_chunks"] for s in later), default=0)
-    stops = [e["start"] for e in events if e["step"] == "redis_stop" and e["start"] >= sent]
     seen = False
     for s in later:
         seen = seen or s["scheduled_chunks"] > 0
         if seen and s["scheduled_chunks"] == 0:
-            if any(stop <= s["t"] for stop in stops):
-                return min(stops) - sent, peak, "lost"
             return s["t"] - sent, peak, "done"
     if later and peak == 0:  # done before the first sample after it was sent
         return later[0]["t"] - sent, peak, "done"
@@ -164,8 +161,6 @@ def markdown(summary: dict, out: Path | None = None) -> str:
     duration, peak, outcome = hourly_duration(samples, events)
     ended = {
         "done": f"all consumed {fmt(duration, 0)} s after the run was sent",
-        "lost": f"the chunks still queued were LOST when Redis stopped, {fmt(duration, 0)} s after the run was "
-        "sent (no persistence; nothing re-sends them before the next hour)",
         "unfinished": "not finished within the run and settling",
         "not sent": "not sent",
     }[outcome]
