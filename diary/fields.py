@@ -104,6 +104,7 @@ class CodeListField(serializers.ListField):
         # anything else (errors included) takes DRF's path.
         if (
             type(data) is list
+            and (data or self.allow_empty)
             and len(data) <= self.max_length
             and all(type(code) is str and code in self.codes for code in data)
             and len(set(data)) == len(data)
