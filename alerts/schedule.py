@@ -63,11 +63,14 @@ def evaluate_time_rules(now: datetime | None = None) -> int:
     stale = now - CHUNK_RESEND_AFTER
     due = run.chunks.filter(done_at__isnull=True).filter(Q(sent_at__isnull=True) | Q(sent_at__lt=stale))
     handed = 0
-    for chunk in due.only("pk", "patient_ids"):
+    for chunk in due.only("pk", "patient_ids", "sent_at"):
+        # Compare and set: of two beats ticking at once, one sends each chunk.
+        if not ClockChunk.objects.filter(pk=chunk.pk, sent_at=chunk.sent_at).update(sent_at=now):
+            continue
         if not dispatch.enqueue(dispatch.EVALUATE_SCHEDULED_CHUNK, chunk.pk, skip_when_broker_down=False):
+            ClockChunk.objects.filter(pk=chunk.pk).update(sent_at=chunk.sent_at)  # not sent after all
             logger.warning("hourly rules: the broker is down; the next tick sends the rest")
             break
-        ClockChunk.objects.filter(pk=chunk.pk).update(sent_at=now)
         handed += len(chunk.patient_ids)
     return handed
 
