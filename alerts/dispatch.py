@@ -76,9 +76,11 @@ def workers_behind() -> bool:
     return waiting is not None and waiting >= BEHIND_AT
 
 
-def queue_length(queue: str = "celery") -> int | None:
-    """Messages waiting in one of the broker's queues, or None when the broker cannot say
-    (it is down). A declare, not a passive one: an empty Redis queue has no key at all."""
+def queue_length(queue: str | None = None) -> int | None:
+    """Messages waiting in one of the broker's queues (the default one unless named), or
+    None when the broker cannot say (it is down). A declare, not a passive one: an empty
+    Redis queue has no key at all."""
+    queue = queue or current_app.conf.task_default_queue
     try:
         with current_app.connection_for_read() as connection:
             return connection.default_channel.queue_declare(queue=queue, passive=False).message_count

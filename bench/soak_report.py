@@ -259,6 +259,18 @@ def mark_chaos(ax, events: list[dict], label: bool) -> None:
             )
 
 
+def finish(fig, ax, events: list[dict], path: Path) -> Path:
+    """The legend beside the plot, the chaos bands, and the PNG written."""
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    mark_chaos(ax, events, True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def figures(out: Path, summary: dict) -> list[Path]:
     import matplotlib
 
@@ -307,12 +319,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     ax.set_ylabel("rows / messages")
     ax.set_xlabel("seconds from the start of the load")
     ax.set_title(f"Backlogs over time: {title}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    mark_chaos(ax, events, True)
-    fig.tight_layout()
-    made.append(out / "backlogs.png")
-    fig.savefig(made[-1], dpi=110)
-    plt.close(fig)
+    made.append(finish(fig, ax, events, out / "backlogs.png"))
 
     flags = [f for f in summary["reconciliation"]["red_flags"] if f.get("sync_to_webhook_s") is not None]
     fig, ax = plt.subplots(figsize=(12, 3.8))
@@ -330,12 +337,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
     ax.set_ylabel("seconds")
     ax.set_xlabel("seconds from the start of the load (first attempt of the sync)")
     ax.set_title(f"Red flag → notification: {title}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    mark_chaos(ax, events, True)
-    fig.tight_layout()
-    made.append(out / "redflags.png")
-    fig.savefig(made[-1], dpi=110)
-    plt.close(fig)
+    made.append(finish(fig, ax, events, out / "redflags.png"))
     return made
 
 
