@@ -16,14 +16,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
+from django.db import transaction
 from django.utils import timezone, translation
 
 from care.models import Patient, User
 from diary import catalog, days
 from diary.changes import stamp_changes
+from diary.inserts import insert_or_ignore
 from diary.models import RECORD_MODELS, CheckIn, DiaryRecord, MedicationDose, RecordRevision, RecordStatus
 from diary.signals import announce_changes
 
@@ -107,8 +106,9 @@ def build_record(
 def store_records(*, records: list[tuple[str, DiaryRecord]]) -> list[Status]:
     """Insert-or-ignore every record, then classify each by what the database holds.
 
-    Returns one status per record, in order. One query per record type when every record is
-    new (an insert-or-ignore that returns the ids it inserted), one more for the types that
+    Returns one status per record, in order. One round trip per record type when every
+    record is new (diary.inserts: an insert-or-ignore that returns the ids it inserted, one
+    statement a row in psycopg's pipeline on PostgreSQL), one more for the types that
     had ids already stored (their fingerprints). Concurrent callers sending the same ids
     never both create: the loser's insert waits for the winner's row and skips it, then
     compares fingerprints.
@@ -153,27 +153,6 @@ def store_records(*, records: list[tuple[str, DiaryRecord]]) -> list[Status]:
                 statuses[i] = "conflict"
     announce_changes(changed_patients, urgent=red_flagged)
     return statuses
-
-
-def insert_or_ignore(model: type[DiaryRecord], records: list[DiaryRecord]) -> set[uuid.UUID]:
-    """`INSERT ... ON CONFLICT DO NOTHING RETURNING id`, in the batches the database allows:
-    the ids this statement inserted. `bulk_create(ignore_conflicts=True)` returns nothing,
-    so this compiles the ORM's own insert with the returned id and reads the rows itself
-    (PostgreSQL and SQLite alike; a skipped row returns none)."""
-    fields = [f for f in model._meta.concrete_fields if not f.generated]
-    size = connection.ops.bulk_batch_size(fields, records) or len(records)
-    inserted: set[uuid.UUID] = set()
-    with connection.cursor() as cursor:
-        for start in range(0, len(records), size):
-            query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-            query.insert_values(fields, records[start : start + size])
-            compiler = query.get_compiler(connection=connection)
-            compiler.returning_fields = [model._meta.pk]
-            for statement, params in compiler.as_sql():
-                cursor.execute(statement, params)
-                # A uuid from PostgreSQL, 32 hex digits from SQLite.
-                inserted.update(uuid.UUID(str(pk)) for (pk,) in cursor.fetchall())
-    return inserted
 
 
 def snapshot(record: DiaryRecord) -> dict[str, Any]:
