@@ -345,12 +345,16 @@ class Notification(models.Model):
 class EvaluationRequest(models.Model):
     """A patient whose diary changed and who still awaits evaluation.
 
-    Written after the diary's commit, before the task is sent, so that a broker outage
-    loses no evaluation: the sweeper evaluates whatever is left here.
+    Written in the diary's own transaction, before the task is sent, so that a broker
+    outage or a process killed after the commit loses no evaluation: the sweeper evaluates
+    whatever is left here.
     """
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
+    # New at every request: an evaluation clears the row only if it is still the request it
+    # was sent for, so a change committed while it ran keeps its own.
+    token = models.UUIDField(default=uuid.uuid4)
 
     def __str__(self) -> str:
         return f"evaluate {self.patient_id}"

@@ -14,8 +14,8 @@ from alerts.actions.escalation import escalate_due_alerts
 
 
 @shared_task(acks_late=True)
-def evaluate_patient(patient_id: str) -> None:
-    queue.evaluate_and_clear(patient_id=patient_id)
+def evaluate_patient(patient_id: str, token: str | None = None) -> None:
+    queue.evaluate_and_clear(patient_id=patient_id, token=token)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

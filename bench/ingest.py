@@ -53,7 +53,6 @@ from django.test import Client
 from rest_framework.serializers import Serializer
 from rest_framework_simplejwt.tokens import AccessToken
 
-import alerts.receivers
 import diary.ingest
 import diary.views
 from alerts import dispatch
@@ -472,8 +471,12 @@ PARTS = (
     (diary.views, "sync_batch", "  sync_batch (all of the app's own work)"),
     (Serializer, "run_validation", "    validation: run_validation() of the record serializers"),
     (diary.ingest, "build_record", "    build_record (local date, derived values, fingerprint)"),
-    (diary.ingest, "store_records", "    store_records (1 query per record type when all are new, commit)"),
-    (alerts.receivers, "request_evaluation", "    after commit: EvaluationRequest upsert + enqueue to Redis"),
+    (
+        diary.ingest,
+        "store_records",
+        "    store_records (1 round trip per record type when all are new, commit)",
+    ),
+    (dispatch, "enqueue", "      after commit: the evaluation task sent to Redis"),
 )
 
 

@@ -2,11 +2,12 @@
 
 Sent explicitly from the write paths with `transaction.on_commit`, once per patient per
 request (never from `post_save`, which misses bulk inserts and fires on admin edits).
-The alerts app subscribes; the diary never imports it.
+The diary never imports its subscribers.
 
 `patients_changing` is the same news inside the write's transaction, for a receiver
 that must record it durably with the records themselves (a process killed between the
-commit and the on-commit callback would otherwise lose it).
+commit and the on-commit callback would otherwise lose it): the alerts app notes its
+evaluation requests there and sends their tasks once the write commits.
 """
 
 from __future__ import annotations

@@ -68,8 +68,10 @@ def alerts_of(patient) -> dict[str, Alert]:
 
 
 def test_the_receiver_is_connected_to_the_diary_announcement():
-    uids = [key[0] for key, *_ in signals.patients_changed.receivers]
-    assert "alerts.evaluate_changed_patients" in uids
+    # In the diary's transaction: the request is noted with the records, its task sent
+    # once they commit.
+    uids = [key[0] for key, *_ in signals.patients_changing.receivers]
+    assert "alerts.note_changed_patients" in uids
 
 
 # --- Vignettes ------------------------------------------------------------------------------
@@ -441,7 +443,7 @@ def test_a_sync_of_300_records_evaluates_the_patient_once(api, rosa, django_capt
         results = sync(api(rosa.user), checkins=items)
 
     assert len(results) == 300
-    assert published == [(str(rosa.pk),)]
+    assert [patient for patient, _token in published] == [str(rosa.pk)]
     assert not EvaluationRequest.objects.exists()  # evaluated, and the request cleared
     alert = Alert.objects.get(patient=rosa)
     assert alert.rule == "persistent_pain"
@@ -942,6 +944,27 @@ def test_notifications_left_by_a_broker_outage_are_swept_and_delivered_once(rosa
     assert row.status == "sent"
     assert len(mail.outbox) == 1
     assert mail.outbox[0].extra_headers["Idempotency-Key"] == row.key
+
+
+def test_a_change_committed_while_an_evaluation_runs_keeps_its_request(rosa, diary):
+    """The evaluation sent for the first sync did not see the second (it committed while the
+    evaluation ran): it clears its own request only, and the second's task evaluates again."""
+    first = queue.note_evaluation([rosa.pk])[rosa.pk]
+    second = queue.note_evaluation([rosa.pk])[rosa.pk]  # another sync, mid-evaluation
+
+    queue.evaluate_and_clear(patient_id=rosa.pk, token=str(first))
+    assert EvaluationRequest.objects.get(patient=rosa).token == second
+
+    queue.evaluate_and_clear(patient_id=rosa.pk, token=str(second))
+    assert not EvaluationRequest.objects.exists()
+
+
+def test_a_task_sent_before_requests_had_tokens_clears_the_request_it_finds(rosa):
+    queue.note_evaluation([rosa.pk])
+
+    tasks.evaluate_patient(str(rosa.pk))  # a message queued by the previous release
+
+    assert not EvaluationRequest.objects.exists()
 
 
 def test_the_evaluation_request_is_stored_with_the_records_in_one_transaction(api, patient):
