@@ -3,6 +3,7 @@ alike: resolve the patient, validate, build, store; each item answered on its ow
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.serializers import as_serializer_error
+from rest_framework.serializers import Serializer, as_serializer_error
 
 from backend.errors import flatten_errors
 from care.models import Patient, User
@@ -48,9 +49,6 @@ def ingest(*, user: User, items: list[tuple[str, Any]]) -> list[Outcome]:
     became of every item, in order. One bad item never blocks the others."""
     rights = DiaryRights(user)
     rights.know([item.get("patient") for _, item in items if isinstance(item, dict)])
-    # One validator per record type and patient, reused for every item: building a DRF
-    # serializer (it deep-copies its fields) costs more than validating a record.
-    validators: dict[tuple[str, Any], Any] = {}
     now = timezone.now()
     ingest_key = uuid.uuid4()
     outcomes: list[Outcome] = []
@@ -61,11 +59,8 @@ def ingest(*, user: User, items: list[tuple[str, Any]]) -> list[Outcome]:
             if not isinstance(item, dict):
                 raise ValidationError({"non_field_errors": [_("Expected an object.")]})
             patient = rights.reporting_patient(item.get("patient"))
-            key = (kind, patient.pk)
-            if key not in validators:
-                validators[key] = SERIALIZERS[kind](context={"patient": patient})
             try:
-                data = validators[key].run_validation(item)
+                data = validator(kind, patient).run_validation(item)
             except ValidationError as exc:
                 raise ValidationError(as_serializer_error(exc)) from None
         except APIException as exc:
@@ -81,6 +76,22 @@ def ingest(*, user: User, items: list[tuple[str, Any]]) -> list[Outcome]:
         for outcome, status in zip(valid, statuses, strict=True):
             outcome.status = status
     return outcomes
+
+
+_validators = threading.local()
+
+
+def validator(kind: str, patient: Patient) -> Serializer:
+    """The serializer that validates an item of `kind` for `patient`: one per record type
+    and thread, reused by every request (building a DRF serializer deep-copies its fields,
+    which costs more than validating a record). Validation keeps no state on it; only its
+    context, the patient, changes."""
+    serializers = _validators.__dict__.setdefault("by_kind", {})
+    if kind not in serializers:
+        serializers[kind] = SERIALIZERS[kind](context={})
+    serializer = serializers[kind]
+    serializer.context["patient"] = patient
+    return serializer
 
 
 def item_id(item: Any) -> str | None:

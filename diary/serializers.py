@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext_lazy as _
@@ -49,6 +50,18 @@ class RecordSerializer(serializers.ModelSerializer):
     class Meta:
         fields = ["id", "timezone", *SERVER_FIELDS]
         read_only_fields = SERVER_FIELDS
+
+    # `sync/` validates hundreds of items with one serializer (diary.ingest.validator): what
+    # DRF works out again for every item is worked out once here.
+    @cached_property
+    def _writable_fields(self) -> list[serializers.Field]:
+        return [field for field in self.fields.values() if not field.read_only]
+
+    def run_validators(self, value) -> None:
+        # DRF gathers the read-only fields' defaults for the validators first: with no
+        # validator (these models have no unique-together), there is nothing to run.
+        if self.validators:
+            super().run_validators(value)
 
     def validate(self, attrs: dict) -> dict:
         patient = self.context.get("patient")
