@@ -16,8 +16,11 @@ ids this statement inserted (a row whose id was stored already returns none).
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -61,20 +64,15 @@ def insert_or_ignore(model: type[DiaryRecord], records: list[DiaryRecord]) -> se
 
 
 def _insert_pipelined(model: type[DiaryRecord], records: list[DiaryRecord]) -> set[uuid.UUID]:
-    sql, columns = _statement(model)
-    rows = [
-        tuple(
-            getattr(record, attname) if prepare is None else prepare(record) for attname, prepare in columns
-        )
-        for record in records
-    ]
+    statement = _statement(model)
+    rows = [statement.row(record) for record in records]
     connection.ensure_connection()
     raw = _ReturningCursor(connection.connection)
     # Django's own wrapper: its error translation, execute wrappers and query log.
     cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
     inserted: set[uuid.UUID] = set()
     with cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(statement.sql, rows)
         while True:
             inserted.update(pk for (pk,) in cursor.fetchall())
             if not cursor.nextset():
@@ -82,10 +80,31 @@ def _insert_pipelined(model: type[DiaryRecord], records: list[DiaryRecord]) -> s
     return inserted
 
 
+@dataclass(frozen=True)
+class _Statement:
+    """The insert of one row of a model, and how a record becomes its parameters: every
+    column's attribute read at once, then the few that Django must prepare replaced."""
+
+    sql: str
+    attnames: tuple[str, ...]
+    prepared: tuple[tuple[int, Callable[[DiaryRecord], Any]], ...]
+
+    @cached_property
+    def read(self) -> Callable[[DiaryRecord], tuple]:
+        return operator.attrgetter(*self.attnames)
+
+    def row(self, record: DiaryRecord) -> tuple | list:
+        values = self.read(record)
+        if not self.prepared:
+            return values
+        values = list(values)
+        for index, prepare in self.prepared:
+            values[index] = prepare(record)
+        return values
+
+
 @functools.cache
-def _statement(model: type[DiaryRecord]) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
-    """The insert of one row of `model` and, per column, the attribute it reads and how its
-    value is prepared (None: passed as it is)."""
+def _statement(model: type[DiaryRecord]) -> _Statement:
     quote = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.generated]
     # Names from the model, quoted; every value is a bound parameter.
@@ -95,10 +114,16 @@ def _statement(model: type[DiaryRecord]) -> tuple[str, list[tuple[str, Callable[
         ", ".join(["%s"] * len(fields)),
         quote(model._meta.pk.column),
     )
-    return sql, [(f.attname, _preparation(f)) for f in fields]
+    preparations = ((index, _preparation(field)) for index, field in enumerate(fields))
+    return _Statement(
+        sql=sql,
+        attnames=tuple(f.attname for f in fields),
+        prepared=tuple((index, prepare) for index, prepare in preparations if prepare is not None),
+    )
 
 
-def _preparation(field: Field) -> Callable[[Any], Any] | None:
+def _preparation(field: Field) -> Callable[[DiaryRecord], Any] | None:
+    """How Django prepares this column's value (None: it is passed as it is)."""
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return lambda record: field.get_db_prep_save(field.pre_save(record, add=True), connection)
     if field.get_internal_type() in PASSED_AS_IS:
