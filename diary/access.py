@@ -47,7 +47,12 @@ class DiaryRights:
 
     @cached_property
     def own(self) -> Patient | None:
-        return Patient.objects.filter(user=self.user).first() if self.role == Role.PATIENT else None
+        if self.role != Role.PATIENT:
+            return None
+        try:
+            return self.user.patient  # read with the user by backend.authentication
+        except Patient.DoesNotExist:
+            return None
 
     def readable(self):
         """Patients whose diary this user may read."""

@@ -17,8 +17,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from backend.authentication import JWTAuthentication
 from care.access import AuditedReadMixin
 from care.models import Patient, Role, TeamMembership, User
 from interop.bundles import searchset_bundle
