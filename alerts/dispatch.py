@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
 
 from celery import current_app
@@ -51,11 +52,29 @@ class _Breaker:
 breaker = _Breaker()
 
 
+# What this process could not send while the broker was down, sent again by its first
+# publish that succeeds once the broker is back, well before a sweeper's grace has passed.
+# Bounded (the oldest are dropped first); the sweepers still find whatever is dropped, or
+# was left by a process that died.
+UNSENT_KEPT = 10_000
+_unsent: deque[tuple[str, tuple, bool]] = deque(maxlen=UNSENT_KEPT)
+
+
 def enqueue(task_name: str, *args, skip_when_broker_down: bool = True, urgent: bool = False) -> bool:
-    """Send a task now (on the urgent queue if asked); when the broker is down, say so and
-    let a sweeper catch up."""
-    if skip_when_broker_down and breaker.is_open():
+    """Send a task now (on the urgent queue if asked); when the broker is down, say so,
+    keep it to send once the broker is back, and let a sweeper catch up meanwhile."""
+    if (skip_when_broker_down and breaker.is_open()) or not _publish(task_name, args, urgent):
+        _unsent.append((task_name, args, urgent))
         return False
+    while _unsent:
+        task = _unsent.popleft()
+        if not _publish(*task):
+            _unsent.appendleft(task)
+            break
+    return True
+
+
+def _publish(task_name: str, args: tuple, urgent: bool) -> bool:
     options = {"queue": URGENT_QUEUE} if urgent else {}
     try:
         current_app.tasks[task_name].apply_async(args=args, retry=False, **options)

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from alerts import dispatch
 from alerts.dispatch import breaker
 from care.models import Role, TeamRole
 from care.vapid import generate_private_key
@@ -47,10 +48,13 @@ def _vapid_key(settings):
 
 @pytest.fixture(autouse=True)
 def _closed_broker_breaker():
-    # A test that makes the broker fail trips the per-process breaker: not the next test's.
+    # A test that makes the broker fail trips the per-process breaker, and leaves what it
+    # could not send to be sent again: not the next test's.
     breaker.reset()
+    dispatch._unsent.clear()
     yield
     breaker.reset()
+    dispatch._unsent.clear()
 
 
 @pytest.fixture(autouse=True)

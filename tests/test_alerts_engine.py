@@ -907,6 +907,9 @@ def test_the_sweeper_hands_a_backlog_to_the_workers_as_tasks_once_the_broker_is_
         for patient in others:
             diary(patient, {0: 2})
     dispatch.breaker.reset()  # the broker answers again
+    # The sweeper runs in a worker process, not in the one that could not send (which would
+    # send its own again with its next publish).
+    dispatch._unsent.clear()
     backlog = {str(p.pk) for p in [rosa, *others]}
 
     later = timezone.now() + timedelta(minutes=1)
@@ -922,6 +925,27 @@ def test_the_sweeper_hands_a_backlog_to_the_workers_as_tasks_once_the_broker_is_
     # One task each, which any worker process takes (eager here: each ran at once).
     assert sorted(arg for name, arg, _ in published if name == dispatch.EVALUATE_PATIENT) == sorted(backlog)
     assert list(alerts_of(rosa)) == ["persistent_pain"]
+    assert not EvaluationRequest.objects.exists()
+
+
+def test_what_the_broker_refused_goes_with_the_first_publish_once_it_is_back(
+    team, nurse, rosa, diary, outage
+):
+    """No waiting for the sweeper's grace: the process that could not send a red flag's
+    evaluation sends it, on the urgent queue, as soon as a publish succeeds again."""
+    routine = PatientFactory(care_team=team)
+    with outage():
+        diary(rosa, {0: 3}, red_flags=["saddle_numbness"])
+    assert not Alert.objects.exists()
+    dispatch.breaker.reset()  # its retry delay over, the broker answers again
+
+    published, publishing = published_tasks()
+    with publishing:
+        diary(routine, {0: 2})
+
+    evaluations = {(arg, asked) for name, arg, asked in published if name == dispatch.EVALUATE_PATIENT}
+    assert evaluations == {(str(routine.pk), None), (str(rosa.pk), dispatch.URGENT_QUEUE)}
+    assert list(alerts_of(rosa)) == ["red_flag"]
     assert not EvaluationRequest.objects.exists()
 
 

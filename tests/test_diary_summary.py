@@ -375,9 +375,10 @@ def summary_queries(client, patient, days: int) -> int:
 
 
 # The user, the patient, three diary reads (check-ins, boluses, doses) and the open
-# referral; then a clinician's audit row, a caregiver's links and audit row, or for the
-# patient the look-up that tells their own read (not audited) from another's.
-SUMMARY_QUERIES = {"patient": 7, "clinician": 7, "caregiver": 8}
+# referral; then a clinician's audit row, a caregiver's links and audit row. A patient's
+# own record, which tells their own read (not audited) from another's, comes with the
+# user (backend.authentication).
+SUMMARY_QUERIES = {"patient": 6, "clinician": 7, "caregiver": 8}
 
 
 @pytest.mark.parametrize("reader", ["patient", "clinician", "caregiver"])
