@@ -17,20 +17,18 @@ before the first attempt, "answered" with each record's status once an answer ca
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import os
 import random
 import re
-import struct
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import diary_model  # bench/, beside this file
 import gevent
+from django_otp.oath import totp  # RFC 6238, as the clinic checks the code
 from locust import FastHttpUser, HttpUser, constant_pacing, events, task
 
 MANIFEST = json.loads(open(os.environ["SOAK_MANIFEST"]).read())  # noqa: SIM115 - read once at import
@@ -49,14 +47,6 @@ def finish_when_done(environment) -> None:
     """After the deadline, once no phone is retrying, end the run instead of idling."""
     if time.time() >= DEADLINE and IN_FLIGHT[0] == 0 and environment.runner is not None:
         gevent.spawn_later(0.1, environment.runner.quit)
-
-
-def totp(key_hex: str, at: float) -> str:
-    """The authenticator's current 6-digit code (RFC 6238: SHA-1, 30-second steps), as
-    django-otp's TOTPDevice checks it."""
-    digest = hmac.new(bytes.fromhex(key_hex), struct.pack(">Q", int(at // 30)), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
 def write(record: dict) -> None:
@@ -285,7 +275,7 @@ class NurseUser(HttpUser):
             return
         answer = self.client.post(
             "/clinic/login/code/",
-            data={"csrfmiddlewaretoken": token, "code": totp(self.nurse["totp_key"], time.time())},
+            data={"csrfmiddlewaretoken": token, "code": f"{totp(bytes.fromhex(self.nurse['totp_key'])):06d}"},
             headers={"Referer": f"{self.host}/clinic/login/code/"},
             name="/clinic/login/code/",
             allow_redirects=False,

@@ -344,6 +344,7 @@ def figures(out: Path, summary: dict) -> list[Path]:
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     data = json.loads((folder / "summary.json").read_text())
-    (folder / "summary.md").write_text(markdown(data, folder))
-    print(markdown(data, folder))
+    text = markdown(data, folder)
+    (folder / "summary.md").write_text(text)
+    print(text)
     print(figures(folder, data))
